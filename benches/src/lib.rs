@@ -1,0 +1,1 @@
+//! Cross-crate benchmarks live in `benches/`.
