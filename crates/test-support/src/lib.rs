@@ -1,0 +1,113 @@
+//! Helpers shared by Pippin's tests: finding the independent peer tools that
+//! interop tests run (Python, openssl, ...), and running them.
+//!
+//! The rule for a missing peer: under CI (`CI=true`) it is a test failure;
+//! elsewhere the test prints a loud `SKIPPED` line on stderr and returns.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// Whether the tests run under CI (`CI` set to `true` or `1`).
+pub fn in_ci() -> bool {
+    matches!(
+        std::env::var("CI").as_deref(),
+        Ok("true") | Ok("1") | Ok("TRUE") | Ok("True")
+    )
+}
+
+/// Checks that a peer tool is usable by running `probe` (for example
+/// `["openssl", "version"]`). Returns `true` if it is. If it is not: panics
+/// under CI; otherwise prints a loud skip notice naming `test` and returns
+/// `false`, and the caller returns early.
+pub fn require_peer(test: &str, probe: &[&str]) -> bool {
+    let ok = Command::new(probe[0])
+        .args(&probe[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if ok {
+        return true;
+    }
+    let msg = format!(
+        "peer tool not available: `{}` failed; test `{test}` needs it",
+        probe.join(" ")
+    );
+    if in_ci() {
+        panic!("{msg} (CI=true: a missing peer is a failure)");
+    }
+    eprintln!("\n*** SKIPPED: {msg} ***\n");
+    false
+}
+
+/// The Python interpreter the interop tests use: `$PIPPIN_PYTHON`, else `python3`.
+pub fn python() -> String {
+    std::env::var("PIPPIN_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+/// Checks that Python 3 can import every module in `modules`; see [`require_peer`].
+pub fn require_python(test: &str, modules: &[&str]) -> bool {
+    let py = python();
+    let code = modules
+        .iter()
+        .map(|m| format!("import {m}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    require_peer(test, &[py.as_str(), "-c", &code])
+}
+
+/// Runs a command with `stdin` as input and returns its output; panics with
+/// the command's stderr if it cannot start.
+pub fn run(cmd: &[&str], stdin: &[u8]) -> Output {
+    run_in(cmd, stdin, None)
+}
+
+/// Like [`run`], in directory `dir`.
+pub fn run_in(cmd: &[&str], stdin: &[u8], dir: Option<&Path>) -> Output {
+    let mut c = Command::new(cmd[0]);
+    c.args(&cmd[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(d) = dir {
+        c.current_dir(d);
+    }
+    let mut child = c
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    {
+        let mut input = child.stdin.take().expect("stdin is piped");
+        // A tool that exits without reading its input is not an error here.
+        let _ = input.write_all(stdin);
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("waiting for {cmd:?}: {e}"))
+}
+
+/// Runs a command and returns its stdout; panics with its stderr if it fails.
+pub fn run_ok(cmd: &[&str], stdin: &[u8]) -> Vec<u8> {
+    let out = run(cmd, stdin);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Runs a Python 3 program given as source text, with `stdin` as input, and
+/// returns its stdout; panics with its stderr if it fails.
+pub fn python_ok(code: &str, stdin: &[u8]) -> Vec<u8> {
+    let py = python();
+    run_ok(&[py.as_str(), "-c", code], stdin)
+}
+
+/// A fresh temporary directory, removed when dropped.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("creating a temporary directory")
+}
