@@ -5,6 +5,8 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod error;
 mod value;
 
+pub use error::{Error, ErrorKind, Result};
 pub use value::{Date, Dictionary, Integer, Value};

@@ -1,0 +1,1 @@
+//! MDM commands: what the server sends a device.

@@ -1,0 +1,1 @@
+//! Typed results of commands, decoded from a command report's payload.
