@@ -191,13 +191,17 @@ mod tests {
 
     #[test]
     fn unrecognized_device_json_and_plist() {
-        let b = ErrorBody::new(AppleError::UnrecognizedDevice).with_description("no \"such\" device");
+        let b =
+            ErrorBody::new(AppleError::UnrecognizedDevice).with_description("no \"such\" device");
         assert_eq!(
             b.to_json(),
             r#"{"code":"com.apple.unrecognized.device","description":"no \"such\" device"}"#
         );
         let v = pippin_plist::from_bytes(&b.to_xml()).unwrap();
-        assert_eq!(v.get("code").and_then(Value::as_str), Some("com.apple.unrecognized.device"));
+        assert_eq!(
+            v.get("code").and_then(Value::as_str),
+            Some("com.apple.unrecognized.device")
+        );
     }
 
     #[test]

@@ -168,7 +168,7 @@ impl Fields {
     pub(crate) fn opt_dicts<T>(
         &mut self,
         key: &str,
-        mut f: impl FnMut(Fields) -> Result<T>,
+        mut f: impl FnMut(Self) -> Result<T>,
     ) -> Result<Option<Vec<T>>> {
         let Some(items) = self.opt_array(key)? else {
             return Ok(None);
@@ -177,7 +177,7 @@ impl Fields {
         items
             .into_iter()
             .map(|v| match v {
-                Value::Dictionary(d) => f(Fields::nested(d, &path)),
+                Value::Dictionary(d) => f(Self::nested(d, &path)),
                 other => Err(Error::WrongType {
                     key: path.clone(),
                     expected: "dict",

@@ -184,11 +184,7 @@ impl EnrollmentProfile {
         let mut content = Vec::new();
         for (i, root) in self.roots.iter().enumerate() {
             let label = format!("root.{i}");
-            let mut p = self.payload_header(
-                "com.apple.security.root",
-                &label,
-                &root.display_name,
-            );
+            let mut p = self.payload_header("com.apple.security.root", &label, &root.display_name);
             p.insert("PayloadCertificateFileName", root.file_name.as_str());
             p.insert("PayloadContent", Value::Data(root.der.clone()));
             content.push(Value::Dictionary(p));
@@ -276,10 +272,7 @@ impl EnrollmentProfile {
         let mut p = Dictionary::new();
         p.insert("PayloadType", payload_type);
         p.insert("PayloadVersion", 1i64);
-        p.insert(
-            "PayloadIdentifier",
-            format!("{}.{label}", self.identifier),
-        );
+        p.insert("PayloadIdentifier", format!("{}.{label}", self.identifier));
         p.insert("PayloadUUID", self.payload_uuid(label));
         p.insert("PayloadDisplayName", display);
         p
@@ -375,5 +368,8 @@ fn derive_uuid(seed: &[u8], label: &str) -> String {
     b.copy_from_slice(&d[..16]);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    uuid::Uuid::from_bytes(b).hyphenated().to_string().to_uppercase()
+    uuid::Uuid::from_bytes(b)
+        .hyphenated()
+        .to_string()
+        .to_uppercase()
 }

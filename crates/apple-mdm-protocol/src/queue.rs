@@ -115,7 +115,7 @@ impl CommandQueue {
     /// The commands in the order they would be sent (ignoring `NotNow`).
     pub fn iter(&self) -> impl Iterator<Item = &QueuedCommand> {
         let mut v: Vec<&QueuedCommand> = self.commands.iter().collect();
-        v.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+        v.sort_by_key(|c| order_key(c));
         v.into_iter()
     }
 

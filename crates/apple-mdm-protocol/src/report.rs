@@ -189,7 +189,12 @@ impl CommandReport {
         if !self.error_chain.is_empty() {
             b.set(
                 "ErrorChain",
-                Value::Array(self.error_chain.iter().map(ErrorChainItem::to_value).collect()),
+                Value::Array(
+                    self.error_chain
+                        .iter()
+                        .map(ErrorChainItem::to_value)
+                        .collect(),
+                ),
             );
         }
         b.extra(&self.payload);
@@ -224,7 +229,8 @@ impl CommandReport {
                 format!(
                     "{} {}: {desc}",
                     e.error_domain.as_deref().unwrap_or("?"),
-                    e.error_code.map_or_else(|| "?".to_owned(), |c| c.to_string())
+                    e.error_code
+                        .map_or_else(|| "?".to_owned(), |c| c.to_string())
                 )
             })
             .collect();

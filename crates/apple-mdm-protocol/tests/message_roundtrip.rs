@@ -57,7 +57,13 @@ fn message() -> impl Strategy<Value = CheckInMessage> {
                 meid: i,
             })
         ),
-        (data(), s(), proptest::option::of(data()), any::<Option<bool>>(), any::<Option<bool>>())
+        (
+            data(),
+            s(),
+            proptest::option::of(data()),
+            any::<Option<bool>>(),
+            any::<Option<bool>>()
+        )
             .prop_map(|(t, m, u, a, n)| CheckInMessage::TokenUpdate(TokenUpdate {
                 token: t,
                 push_magic: m,
@@ -66,24 +72,33 @@ fn message() -> impl Strategy<Value = CheckInMessage> {
                 not_on_console: n,
             })),
         Just(CheckInMessage::CheckOut),
-        os().prop_map(|d| CheckInMessage::UserAuthenticate(UserAuthenticate { digest_response: d })),
+        os().prop_map(|d| CheckInMessage::UserAuthenticate(UserAuthenticate {
+            digest_response: d
+        })),
         (proptest::option::of(data()), any::<Option<bool>>()).prop_map(|(t, a)| {
             CheckInMessage::SetBootstrapToken(BootstrapTokenMessage {
                 bootstrap_token: t,
                 awaiting_configuration: a,
             })
         }),
-        any::<Option<bool>>().prop_map(|a| CheckInMessage::GetBootstrapToken(BootstrapTokenMessage {
-            bootstrap_token: None,
-            awaiting_configuration: a,
-        })),
+        any::<Option<bool>>().prop_map(|a| CheckInMessage::GetBootstrapToken(
+            BootstrapTokenMessage {
+                bootstrap_token: None,
+                awaiting_configuration: a,
+            }
+        )),
         (s(), proptest::option::of(data())).prop_map(|(e, d)| {
-            CheckInMessage::DeclarativeManagement(DeclarativeManagement { endpoint: e, data: d })
+            CheckInMessage::DeclarativeManagement(DeclarativeManagement {
+                endpoint: e,
+                data: d,
+            })
         }),
-        (s(), proptest::option::of(extra())).prop_map(|(t, p)| CheckInMessage::GetToken(GetToken {
-            token_service_type: t,
-            token_parameters: p,
-        })),
+        (s(), proptest::option::of(extra())).prop_map(|(t, p)| CheckInMessage::GetToken(
+            GetToken {
+                token_service_type: t,
+                token_parameters: p,
+            }
+        )),
     ]
 }
 
@@ -112,26 +127,30 @@ fn report() -> impl Strategy<Value = CommandReport> {
         status(),
         s(),
         proptest::collection::vec(
-            (any::<Option<i64>>(), os(), os(), os(), extra()).prop_map(|(c, d, l, u, x)| ErrorChainItem {
-                error_code: c,
-                error_domain: d,
-                localized_description: l,
-                us_english_description: u,
-                extra: x,
+            (any::<Option<i64>>(), os(), os(), os(), extra()).prop_map(|(c, d, l, u, x)| {
+                ErrorChainItem {
+                    error_code: c,
+                    error_domain: d,
+                    localized_description: l,
+                    us_english_description: u,
+                    extra: x,
+                }
             }),
             0..3,
         ),
         os(),
         extra(),
     )
-        .prop_map(|(identity, status, uuid, error_chain, request_type, payload)| CommandReport {
-            identity,
-            status,
-            command_uuid: (status != Status::Idle).then_some(uuid),
-            error_chain,
-            request_type,
-            payload,
-        })
+        .prop_map(
+            |(identity, status, uuid, error_chain, request_type, payload)| CommandReport {
+                identity,
+                status,
+                command_uuid: (status != Status::Idle).then_some(uuid),
+                error_chain,
+                request_type,
+                payload,
+            },
+        )
 }
 
 proptest! {

@@ -81,7 +81,10 @@ fn token_update_channels() {
         assert_eq!(t.push_magic, "9D2B1F6C-0E49-4A5B-8C1D-2E3F4A5B6C7D");
         assert_eq!(t.unlock_token.as_ref().map(Vec::len), Some(1536));
         assert_eq!(t.awaiting_configuration, Some(false));
-        assert_eq!(c.identity.enrollment_id().unwrap().to_string(), "00008030-000A1B2C3D4E5F60");
+        assert_eq!(
+            c.identity.enrollment_id().unwrap().to_string(),
+            "00008030-000A1B2C3D4E5F60"
+        );
     }
 
     let c = checkin(fixture!("checkin-tokenupdate-user.xml"));
@@ -122,7 +125,12 @@ fn the_other_checkins() {
         panic!()
     };
     assert_eq!(u.phase(), UserAuthenticatePhase::Response);
-    assert!(u.digest_response.as_deref().unwrap().starts_with("Digest username=\"jdoe\""));
+    assert!(
+        u.digest_response
+            .as_deref()
+            .unwrap()
+            .starts_with("Digest username=\"jdoe\"")
+    );
 
     let c = checkin(fixture!("checkin-setbootstraptoken.xml"));
     let CheckInMessage::SetBootstrapToken(b) = &c.message else {
@@ -132,7 +140,9 @@ fn the_other_checkins() {
     assert_eq!(b.awaiting_configuration, Some(true));
 
     let c = checkin(fixture!("checkin-getbootstraptoken.xml"));
-    assert!(matches!(c.message, CheckInMessage::GetBootstrapToken(ref b) if b.bootstrap_token.is_none()));
+    assert!(
+        matches!(c.message, CheckInMessage::GetBootstrapToken(ref b) if b.bootstrap_token.is_none())
+    );
 
     let c = checkin(fixture!("checkin-declarativemanagement.xml"));
     let CheckInMessage::DeclarativeManagement(d) = &c.message else {
@@ -147,7 +157,11 @@ fn the_other_checkins() {
     };
     assert_eq!(g.token_service_type, "com.apple.watch.pairing");
     assert_eq!(
-        g.token_parameters.as_ref().unwrap().get("WatchUDID").and_then(Value::as_str),
+        g.token_parameters
+            .as_ref()
+            .unwrap()
+            .get("WatchUDID")
+            .and_then(Value::as_str),
         Some("00008006-0000000000000001")
     );
 }
@@ -165,14 +179,23 @@ fn reports() {
     let r = report(fixture!("report-notnow.xml"));
     assert_eq!(r.status, Status::NotNow);
     assert!(!r.status.is_final());
-    assert_eq!(r.command_uuid.as_deref(), Some("0C9A4E2B-1111-4222-8333-444455556666"));
+    assert_eq!(
+        r.command_uuid.as_deref(),
+        Some("0C9A4E2B-1111-4222-8333-444455556666")
+    );
 
-    for bytes in [fixture!("report-error-chain.xml"), fixture!("report-error-chain.binary.plist")] {
+    for bytes in [
+        fixture!("report-error-chain.xml"),
+        fixture!("report-error-chain.binary.plist"),
+    ] {
         let r = report(bytes);
         assert_eq!(r.status, Status::Error);
         assert_eq!(r.error_chain.len(), 2);
         assert_eq!(r.error_chain[0].error_code, Some(89));
-        assert_eq!(r.error_chain[0].error_domain.as_deref(), Some("MCProfileErrorDomain"));
+        assert_eq!(
+            r.error_chain[0].error_domain.as_deref(),
+            Some("MCProfileErrorDomain")
+        );
         assert_eq!(
             r.error_chain[1].us_english_description.as_deref(),
             Some("The profile could not be found.")
@@ -194,7 +217,10 @@ fn reports() {
         let r = report(bytes);
         assert_eq!(r.status, Status::Acknowledged);
         let qr = r.payload.get("QueryResponses").unwrap();
-        assert_eq!(qr.get("SerialNumber").and_then(Value::as_str), Some("C02XXXXXXXXX"));
+        assert_eq!(
+            qr.get("SerialNumber").and_then(Value::as_str),
+            Some("C02XXXXXXXXX")
+        );
     }
 }
 
@@ -257,42 +283,62 @@ fn plist(body: &str) -> Vec<u8> {
 
 #[test]
 fn bad_messages_are_errors() {
-    let cases: &[(&str, fn(&Error) -> bool)] = &[
-        ("<array/>", |e| matches!(e, Error::NotADictionary { found: "array" })),
+    type Check = fn(&Error) -> bool;
+    let cases: &[(&str, Check)] = &[
+        ("<array/>", |e| {
+            matches!(e, Error::NotADictionary { found: "array" })
+        }),
         ("<dict><key>UDID</key><string>x</string></dict>", |e| {
             matches!(e, Error::UnknownMessage)
         }),
-        ("<dict><key>MessageType</key><string>Nope</string></dict>", |e| {
-            matches!(e, Error::UnknownMessageType(t) if t == "Nope")
-        }),
-        ("<dict><key>MessageType</key><integer>1</integer></dict>", |e| {
-            matches!(e, Error::WrongType { key, expected: "string", found: "integer" } if key == "MessageType")
-        }),
-        ("<dict><key>Status</key><string>Maybe</string></dict>", |e| {
-            matches!(e, Error::UnknownStatus(s) if s == "Maybe")
-        }),
-        ("<dict><key>Status</key><string>Acknowledged</string><key>UDID</key><string>x</string></dict>", |e| {
-            matches!(e, Error::MissingKey { key } if key == "CommandUUID")
-        }),
-        ("<dict><key>MessageType</key><string>TokenUpdate</string><key>UDID</key><string>x</string><key>PushMagic</key><string>m</string></dict>", |e| {
-            matches!(e, Error::MissingKey { key } if key == "Token")
-        }),
-        ("<dict><key>MessageType</key><string>TokenUpdate</string><key>UDID</key><string>x</string><key>Token</key><string>abc</string><key>PushMagic</key><string>m</string></dict>", |e| {
-            matches!(e, Error::WrongType { key, expected: "data", .. } if key == "Token")
-        }),
-        ("<dict><key>MessageType</key><string>TokenUpdate</string><key>UDID</key><string>x</string><key>Token</key><data></data><key>PushMagic</key><string>m</string></dict>", |e| {
-            matches!(e, Error::InvalidValue { key, .. } if key == "Token")
-        }),
-        ("<dict><key>Status</key><string>Error</string><key>CommandUUID</key><string>c</string><key>ErrorChain</key><array><string>x</string></array></dict>", |e| {
-            matches!(e, Error::WrongType { key, expected: "dict", .. } if key == "ErrorChain[]")
-        }),
+        (
+            "<dict><key>MessageType</key><string>Nope</string></dict>",
+            |e| matches!(e, Error::UnknownMessageType(t) if t == "Nope"),
+        ),
+        (
+            "<dict><key>MessageType</key><integer>1</integer></dict>",
+            |e| matches!(e, Error::WrongType { key, expected: "string", found: "integer" } if key == "MessageType"),
+        ),
+        (
+            "<dict><key>Status</key><string>Maybe</string></dict>",
+            |e| matches!(e, Error::UnknownStatus(s) if s == "Maybe"),
+        ),
+        (
+            "<dict><key>Status</key><string>Acknowledged</string><key>UDID</key><string>x</string></dict>",
+            |e| matches!(e, Error::MissingKey { key } if key == "CommandUUID"),
+        ),
+        (
+            "<dict><key>MessageType</key><string>TokenUpdate</string><key>UDID</key><string>x</string><key>PushMagic</key><string>m</string></dict>",
+            |e| matches!(e, Error::MissingKey { key } if key == "Token"),
+        ),
+        (
+            "<dict><key>MessageType</key><string>TokenUpdate</string><key>UDID</key><string>x</string><key>Token</key><string>abc</string><key>PushMagic</key><string>m</string></dict>",
+            |e| matches!(e, Error::WrongType { key, expected: "data", .. } if key == "Token"),
+        ),
+        (
+            "<dict><key>MessageType</key><string>TokenUpdate</string><key>UDID</key><string>x</string><key>Token</key><data></data><key>PushMagic</key><string>m</string></dict>",
+            |e| matches!(e, Error::InvalidValue { key, .. } if key == "Token"),
+        ),
+        (
+            "<dict><key>Status</key><string>Error</string><key>CommandUUID</key><string>c</string><key>ErrorChain</key><array><string>x</string></array></dict>",
+            |e| matches!(e, Error::WrongType { key, expected: "dict", .. } if key == "ErrorChain[]"),
+        ),
     ];
     for (body, check) in cases {
         let err = decode_message(&plist(body)).unwrap_err();
         assert!(check(&err), "{body}: unexpected error {err:?}");
     }
-    for garbage in [&b""[..], b"<", b"bplist00", b"\xff\xfe", b"{\"Status\":\"Idle\"}"] {
-        assert!(matches!(decode_message(garbage), Err(Error::Plist(_))), "{garbage:?}");
+    for garbage in [
+        &b""[..],
+        b"<",
+        b"bplist00",
+        b"\xff\xfe",
+        b"{\"Status\":\"Idle\"}",
+    ] {
+        assert!(
+            matches!(decode_message(garbage), Err(Error::Plist(_))),
+            "{garbage:?}"
+        );
     }
 }
 
@@ -313,9 +359,13 @@ fn truncated_messages_never_panic() {
 /// beside the checkout in development and CI; the test is quiet without it.
 #[test]
 fn shared_real_world_fixtures() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/mdm");
+    let root =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/mdm");
     if !root.is_dir() {
-        eprintln!("shared fixtures not present at {}; nothing to check", root.display());
+        eprintln!(
+            "shared fixtures not present at {}; nothing to check",
+            root.display()
+        );
         return;
     }
     let mut files = Vec::new();
@@ -325,7 +375,10 @@ fn shared_real_world_fixtures() {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
-            } else if matches!(p.extension().and_then(|x| x.to_str()), Some("xml" | "plist")) {
+            } else if matches!(
+                p.extension().and_then(|x| x.to_str()),
+                Some("xml" | "plist")
+            ) {
                 files.push(p);
             }
         }
@@ -334,11 +387,18 @@ fn shared_real_world_fixtures() {
     assert!(files.len() >= 20, "found only {} files", files.len());
     // Two commandment files hold the placeholder `<data>Base64=</data>`,
     // which is not base64: refusing them with a plist error is right.
-    let placeholder = ["TokenUpdate/iOS-11.3.1.xml", "CertificateList/iOS-11.3.1.xml"];
+    let placeholder = [
+        "TokenUpdate/iOS-11.3.1.xml",
+        "CertificateList/iOS-11.3.1.xml",
+    ];
     let mut decoded = 0;
     for p in &files {
         let bytes = std::fs::read(p).unwrap();
-        let rel = p.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+        let rel = p
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
         if rel.starts_with("commandment/dep/") {
             // DEP MachineInfo, not a check-in: a plain plist.
             pippin_plist::from_bytes(&bytes).unwrap();
@@ -350,7 +410,10 @@ fn shared_real_world_fixtures() {
             continue;
         }
         let m = r.unwrap_or_else(|e| panic!("{rel}: {e}"));
-        let _ = m.identity().enrollment_id().unwrap_or_else(|e| panic!("{rel}: {e}"));
+        let _ = m
+            .identity()
+            .enrollment_id()
+            .unwrap_or_else(|e| panic!("{rel}: {e}"));
         decoded += 1;
     }
     assert!(decoded >= 20, "decoded {decoded}");

@@ -30,7 +30,10 @@ fn profile() -> EnrollmentProfile {
 fn profile_structure() {
     let p = profile();
     let d = p.to_dictionary();
-    assert_eq!(d.get("PayloadType").and_then(Value::as_str), Some("Configuration"));
+    assert_eq!(
+        d.get("PayloadType").and_then(Value::as_str),
+        Some("Configuration")
+    );
     assert_eq!(d.get("PayloadVersion").and_then(Value::as_i64), Some(1));
     let content = d.get("PayloadContent").and_then(Value::as_array).unwrap();
     let types: Vec<&str> = content
@@ -39,7 +42,11 @@ fn profile_structure() {
         .collect();
     assert_eq!(
         types,
-        ["com.apple.security.root", "com.apple.security.scep", "com.apple.mdm"]
+        [
+            "com.apple.security.root",
+            "com.apple.security.scep",
+            "com.apple.mdm"
+        ]
     );
     let scep = &content[1];
     let mdm = &content[2];
@@ -51,7 +58,10 @@ fn profile_structure() {
     assert_eq!(mdm.get("Topic").and_then(Value::as_str), Some(TOPIC));
     assert_eq!(mdm.get("AccessRights").and_then(Value::as_i64), Some(8191));
     assert_eq!(mdm.get("SignMessage").and_then(Value::as_bool), Some(true));
-    assert_eq!(mdm.get("CheckOutWhenRemoved").and_then(Value::as_bool), Some(true));
+    assert_eq!(
+        mdm.get("CheckOutWhenRemoved").and_then(Value::as_bool),
+        Some(true)
+    );
     let sc = scep.get("PayloadContent").unwrap();
     assert_eq!(sc.get("Challenge").and_then(Value::as_str), Some("s3cret"));
     assert_eq!(sc.get("Keysize").and_then(Value::as_i64), Some(2048));
@@ -74,7 +84,11 @@ fn profile_structure() {
     assert_eq!(decoded.payload_types, types);
     assert_eq!(decoded.signer_sha256, None);
     assert_eq!(
-        decoded.mdm.unwrap().get("ServerURL").and_then(Value::as_str),
+        decoded
+            .mdm
+            .unwrap()
+            .get("ServerURL")
+            .and_then(Value::as_str),
         Some("https://mdm.example.test:8760/mdm/connect")
     );
 }
@@ -110,14 +124,24 @@ fn openssl_identity(dir: &std::path::Path, kind: &str) -> (Vec<u8>, Vec<u8>) {
     let mut cmd = vec!["openssl", "req", "-x509", "-nodes", "-days", "2"];
     cmd.extend_from_slice(keyopt);
     let (k, c) = (key.to_str().unwrap(), cert.to_str().unwrap());
-    cmd.extend_from_slice(&["-keyout", k, "-out", c, "-subj", "/CN=Pippin Profile Signer/O=Example"]);
+    cmd.extend_from_slice(&[
+        "-keyout",
+        k,
+        "-out",
+        c,
+        "-subj",
+        "/CN=Pippin Profile Signer/O=Example",
+    ]);
     test_support::run_ok(&cmd, b"");
     (std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap())
 }
 
 #[test]
 fn signed_profile_verifies_with_openssl() {
-    if !test_support::require_peer("signed_profile_verifies_with_openssl", &["openssl", "version"]) {
+    if !test_support::require_peer(
+        "signed_profile_verifies_with_openssl",
+        &["openssl", "version"],
+    ) {
         return;
     }
     let dir = test_support::tempdir();
@@ -155,6 +179,9 @@ fn signed_profile_verifies_with_openssl() {
         let mut bad = signed.clone();
         let pos = bad.windows(6).position(|w| w == b"Config").unwrap();
         bad[pos] ^= 0x20;
-        assert!(decode_profile(&bad).is_err(), "{kind}: tampered profile accepted");
+        assert!(
+            decode_profile(&bad).is_err(),
+            "{kind}: tampered profile accepted"
+        );
     }
 }

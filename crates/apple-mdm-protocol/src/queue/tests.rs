@@ -21,7 +21,10 @@ fn priority_then_age() {
     assert_eq!(next(&mut q, Status::Acknowledged, Some("c")), cmd("b"));
     assert_eq!(next(&mut q, Status::Acknowledged, Some("b")), cmd("d"));
     assert_eq!(next(&mut q, Status::Error, Some("d")), cmd("a"));
-    assert_eq!(next(&mut q, Status::CommandFormatError, Some("a")), Next::Empty);
+    assert_eq!(
+        next(&mut q, Status::CommandFormatError, Some("a")),
+        Next::Empty
+    );
     assert!(q.is_empty());
 }
 
@@ -40,7 +43,10 @@ fn not_now_sets_aside_until_idle() {
     assert_eq!(q.get("a").unwrap().deliveries, 2);
     assert_eq!(q.get("a").unwrap().not_now_count, 1);
     let out = q.handle_report(Status::Acknowledged, Some("a")).unwrap();
-    assert_eq!(out.completed.as_ref().map(|(c, s)| (c.uuid.as_str(), *s)), Some(("a", Status::Acknowledged)));
+    assert_eq!(
+        out.completed.as_ref().map(|(c, s)| (c.uuid.as_str(), *s)),
+        Some(("a", Status::Acknowledged))
+    );
     assert_eq!(out.next, cmd("b"));
 }
 
@@ -87,14 +93,23 @@ fn channels_are_separate_queues() {
     let mut s = QueueSet::new();
     s.enqueue(&dev, "d1", 0, 1).unwrap();
     s.enqueue(&user, "u1", 0, 1).unwrap();
-    assert_eq!(s.handle_report(&user, Status::Idle, None).unwrap().next, cmd("u1"));
-    assert_eq!(s.handle_report(&dev, Status::Idle, None).unwrap().next, cmd("d1"));
+    assert_eq!(
+        s.handle_report(&user, Status::Idle, None).unwrap().next,
+        cmd("u1")
+    );
+    assert_eq!(
+        s.handle_report(&dev, Status::Idle, None).unwrap().next,
+        cmd("d1")
+    );
     assert_eq!(
         s.handle_report(&dev, Status::Acknowledged, Some("u1")),
         Err(QueueError::UnknownCommand("u1".into()))
     );
     let other = EnrollmentId::device("U2");
-    assert_eq!(s.handle_report(&other, Status::Idle, None).unwrap().next, Next::Empty);
+    assert_eq!(
+        s.handle_report(&other, Status::Idle, None).unwrap().next,
+        Next::Empty
+    );
 }
 
 /// What a device can do in the model.
@@ -131,7 +146,6 @@ proptest! {
         let mut gone = 0usize;
         for op in ops {
             clock += 1;
-            let before: Vec<QueuedCommand> = q.commands.clone();
             let result = match op {
                 Op::Enqueue(p) => {
                     n += 1;
@@ -149,12 +163,10 @@ proptest! {
                     let Some(u) = last.clone() else { continue };
                     let status = [Status::Acknowledged, Status::Error, Status::CommandFormatError, Status::NotNow][k as usize];
                     let r = q.handle_report(status, Some(&u));
-                    if status.is_final() {
-                        if let Ok(o) = &r {
-                            prop_assert_eq!(&o.completed.as_ref().unwrap().0.uuid, &u);
-                            done.push(u.clone());
-                            gone += 1;
-                        }
+                    if let (true, Ok(o)) = (status.is_final(), &r) {
+                        prop_assert_eq!(&o.completed.as_ref().unwrap().0.uuid, &u);
+                        done.push(u.clone());
+                        gone += 1;
                     }
                     r
                 }
@@ -178,7 +190,6 @@ proptest! {
                     last = None;
                 }
             }
-            let _ = before;
             prop_assert_eq!(q.len(), n - gone);
         }
     }
