@@ -41,13 +41,24 @@ pub enum ErrorKind {
     /// The input is not well-formed XML or not a valid plist.
     #[error("malformed property list")]
     Malformed,
-    /// Input larger than the configured maximum.
+    /// Input larger than [`Limits::max_input_len`](crate::Limits::max_input_len),
+    /// or a binary plist whose shared strings and data would decode to more
+    /// bytes than four times that.
     #[error("input too large")]
     TooLarge,
-    /// Arrays and dictionaries nested deeper than the configured maximum.
+    /// Arrays and dictionaries nested deeper than
+    /// [`Limits::max_depth`](crate::Limits::max_depth).
     #[error("nesting too deep")]
     TooDeep,
-    /// More values than the configured maximum.
+    /// More values than [`Limits::max_values`](crate::Limits::max_values).
     #[error("too many values")]
     TooManyValues,
+    /// A binary plist whose array or dictionary contains itself.
+    #[error("object reference cycle")]
+    Cycle,
+    /// An XML entity reference other than the five predefined ones (`&lt;`,
+    /// `&gt;`, `&amp;`, `&apos;`, `&quot;`) and numeric character references.
+    /// Entities declared in a `DOCTYPE` are never expanded.
+    #[error("undefined entity reference")]
+    UndefinedEntity,
 }

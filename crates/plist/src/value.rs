@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// `<array>`: an ordered list.
-    Array(Vec<Value>),
+    Array(Vec<Self>),
     /// `<true/>` or `<false/>`.
     Boolean(bool),
     /// `<data>`: bytes, base64 in XML.
@@ -27,7 +27,10 @@ pub enum Value {
     Real(f64),
     /// `<string>`: Unicode text.
     String(String),
-    /// A binary-plist UID (keyed-archiver object reference).
+    /// A binary-plist UID (keyed-archiver object reference). The XML format
+    /// has no such type: it is written, and read back, as
+    /// `<dict><key>CF$UID</key><integer>N</integer></dict>`, as Core
+    /// Foundation does.
     Uid(u64),
 }
 
@@ -57,7 +60,7 @@ impl Value {
     }
 
     /// The array inside, if this is an array.
-    pub fn as_array(&self) -> Option<&[Value]> {
+    pub fn as_array(&self) -> Option<&[Self]> {
         match self {
             Self::Array(a) => Some(a),
             _ => None,
@@ -65,7 +68,7 @@ impl Value {
     }
 
     /// Unwraps an array, giving the value back otherwise.
-    pub fn into_array(self) -> Result<Vec<Value>, Self> {
+    pub fn into_array(self) -> Result<Vec<Self>, Self> {
         match self {
             Self::Array(a) => Ok(a),
             other => Err(other),
@@ -236,8 +239,8 @@ impl From<Dictionary> for Value {
     }
 }
 
-impl From<Vec<Value>> for Value {
-    fn from(v: Vec<Value>) -> Self {
+impl From<Vec<Self>> for Value {
+    fn from(v: Vec<Self>) -> Self {
         Self::Array(v)
     }
 }
@@ -423,6 +426,10 @@ impl<'a> IntoIterator for &'a Dictionary {
 
 impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Dictionary {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Self(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        Self(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 }
