@@ -42,7 +42,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("mdm-decode: {e:#}");
+            eprintln!("mdm-decode: {e}");
             ExitCode::FAILURE
         }
     }

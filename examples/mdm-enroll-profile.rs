@@ -92,7 +92,7 @@ fn main() -> anyhow::Result<()> {
     for path in &args.root_cert {
         let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let ders = pippin_examples::pem_certificates(&pem)
-            .with_context(|| format!("{} holds no usable certificate", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         for (i, der) in ders.into_iter().enumerate() {
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("root");
             profile.roots.push(RootCertificate {

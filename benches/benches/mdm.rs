@@ -75,7 +75,7 @@ fn signature(c: &mut Criterion) {
     let body = fixture("checkin-tokenupdate-device.xml");
     for (label, cert, key) in [
         ("rsa2048-sha256", "sig-rsa-cert.pem", "sig-rsa-key.pem"),
-        ("p256-sha256", "sig-ec-cert.pem", "sig-ec-key.pem"),
+        ("p256-sha256", "sig-p256-cert.pem", "sig-p256-key.pem"),
     ] {
         let id = SigningIdentity::from_pem(&fixture(cert), &fixture(key)).expect("identity");
         let der = id.sign_detached(&body).expect("signs");

@@ -34,9 +34,9 @@ pub mod command;
 mod error;
 pub mod errors;
 mod fields;
+mod identity;
 #[cfg(feature = "serde")]
 pub mod json;
-mod identity;
 mod message;
 pub mod profile;
 pub mod queue;
@@ -48,5 +48,7 @@ pub use checkin::{CheckIn, CheckInMessage};
 pub use command::{Command, CommandBody};
 pub use error::{Error, Result};
 pub use identity::{Channel, EnrollmentId, Identity};
-pub use message::{classify, decode_message, decode_message_with, message_from_value, Message, MessageKind};
+pub use message::{
+    Message, MessageKind, classify, decode_message, decode_message_with, message_from_value,
+};
 pub use report::{CommandReport, Status};
