@@ -13,7 +13,10 @@ use apple_mdm_protocol::{Message, decode_message};
 use base64::Engine;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/apple-mdm-protocol/tests/fixtures/");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../crates/apple-mdm-protocol/tests/fixtures/"
+);
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}{name}")).expect("fixture present")
@@ -65,7 +68,9 @@ fn encode(c: &mut Criterion) {
             ..DeviceLock::default()
         },
     );
-    g.bench_function("command DeviceLock to XML", |b| b.iter(|| black_box(&lock).to_xml()));
+    g.bench_function("command DeviceLock to XML", |b| {
+        b.iter(|| black_box(&lock).to_xml())
+    });
     g.finish();
 }
 
