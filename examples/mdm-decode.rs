@@ -86,7 +86,10 @@ fn run(args: &Args) -> anyhow::Result<Json> {
     put("enrollment_id", id.enrollment_id.as_deref());
     put("enrollment_user_id", id.enrollment_user_id.as_deref());
     if let Some(s) = signer {
-        out.insert("signer_sha256".into(), hex::encode(s.sha256_fingerprint()).into());
+        out.insert(
+            "signer_sha256".into(),
+            hex::encode(s.sha256_fingerprint()).into(),
+        );
     }
     Ok(Json::Object(out))
 }

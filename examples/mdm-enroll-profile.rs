@@ -80,12 +80,19 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if !args.topic.starts_with("com.apple.mgmt.") {
-        bail!("--topic must be an MDM push topic (com.apple.mgmt.…), got {:?}", args.topic);
+        bail!(
+            "--topic must be an MDM push topic (com.apple.mgmt.…), got {:?}",
+            args.topic
+        );
     }
     let mut mdm = MdmPayload::new(&args.server_url, &args.topic);
     mdm.check_in_url = args.checkin_url.clone();
     mdm.use_development_apns = args.development_apns;
-    let scep = ScepPayload::new(&args.scep_url, Some(args.scep_challenge.clone()), &args.scep_subject_cn);
+    let scep = ScepPayload::new(
+        &args.scep_url,
+        Some(args.scep_challenge.clone()),
+        &args.scep_subject_cn,
+    );
     let mut profile = EnrollmentProfile::new(mdm, Some(scep));
     profile.identifier = args.identifier.clone();
     profile.organization = args.organization.clone();
@@ -106,7 +113,8 @@ fn main() -> anyhow::Result<()> {
         (Some(c), Some(k)) => {
             let cert = std::fs::read(c).with_context(|| format!("reading {}", c.display()))?;
             let key = std::fs::read(k).with_context(|| format!("reading {}", k.display()))?;
-            let id = SigningIdentity::from_pem(&cert, &key).context("loading the signing identity")?;
+            let id =
+                SigningIdentity::from_pem(&cert, &key).context("loading the signing identity")?;
             profile.sign(&id)?
         }
         _ => profile.to_xml(),
@@ -116,7 +124,11 @@ fn main() -> anyhow::Result<()> {
         "wrote {} ({} bytes, {})",
         args.out.display(),
         bytes.len(),
-        if args.sign_cert.is_some() { "signed" } else { "unsigned" }
+        if args.sign_cert.is_some() {
+            "signed"
+        } else {
+            "unsigned"
+        }
     );
     Ok(())
 }
