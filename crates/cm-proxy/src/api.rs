@@ -1,0 +1,491 @@
+//! The admin API under `/api/v1`: JSON over HTTPS, `Authorization: Bearer`.
+//!
+//! | method and path | what it does |
+//! |---|---|
+//! | `GET /api/v1/devices?after=&limit=&enrolled=` | list enrollments (keyset pages) |
+//! | `GET /api/v1/devices/{udid}` | one device: enrollment state and latest inventory |
+//! | `POST /api/v1/devices/{udid}/commands` | queue a command: `{"request_type": "...", "priority": 0, ...parameters}` → `201 {"command_uuid"}`; `DeviceInformation` without `Queries` asks for the routine inventory |
+//! | `POST /api/v1/devices/{udid}/push` | push to the device now |
+//! | `GET /api/v1/commands/{uuid}` | a command's status and result per enrollment |
+//! | `DELETE /api/v1/commands/{uuid}` | cancel a command that has not completed |
+//! | `GET /api/v1/audit?after=&limit=` | who queued what |
+//!
+//! Errors are JSON: `{"error": "what went wrong"}` with a 4xx/5xx status.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use apple_mdm_protocol::{Command, EnrollmentId, json as mdm_json};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use pippin_store::{AuditEntry, Enrollment, EnrollmentPage, InventoryKind, ListQuery, PushResult};
+use serde::Deserialize;
+use serde_json::{Value as Json_, json};
+use tracing::{info, warn};
+
+use crate::state::App;
+
+/// An API error: status plus message.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl ApiError {
+    fn bad(msg: impl Into<String>) -> Self {
+        Self(StatusCode::BAD_REQUEST, msg.into())
+    }
+    fn not_found(msg: impl Into<String>) -> Self {
+        Self(StatusCode::NOT_FOUND, msg.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<pippin_store::Error> for ApiError {
+    fn from(e: pippin_store::Error) -> Self {
+        match e {
+            pippin_store::Error::UnknownEnrollment(id) => {
+                Self::not_found(format!("no enrolled device {id}"))
+            }
+            pippin_store::Error::InvalidId(id) => Self::bad(format!("invalid device id {id:?}")),
+            pippin_store::Error::Queue(q) => Self(StatusCode::CONFLICT, q.to_string()),
+            other => {
+                warn!(error = %other, "store failure in the admin API");
+                Self(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".to_owned(),
+                )
+            }
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Checks the bearer token; returns the actor name for the audit log.
+pub fn authorize(app: &App, headers: &HeaderMap) -> ApiResult<String> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    if token.is_empty() {
+        return Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing Authorization: Bearer token".to_owned(),
+        ));
+    }
+    if pippin_service::constant_time_eq(token.as_bytes(), app.admin_token.expose().as_bytes()) {
+        Ok("administrator".to_owned())
+    } else {
+        Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "invalid token".to_owned(),
+        ))
+    }
+}
+
+fn device_id(udid: &str, user: Option<&str>) -> ApiResult<EnrollmentId> {
+    let ok = |s: &str| !s.is_empty() && s.len() <= 128 && !s.chars().any(char::is_control);
+    if !ok(udid) || user.is_some_and(|u| !ok(u)) {
+        return Err(ApiError::bad("invalid device or user identifier"));
+    }
+    Ok(EnrollmentId {
+        device: udid.to_owned(),
+        user: user.map(str::to_owned),
+    })
+}
+
+fn hex_opt(b: Option<&[u8]>) -> Json_ {
+    b.map_or(Json_::Null, |b| Json_::String(hex::encode(b)))
+}
+
+fn enrollment_json(e: &Enrollment) -> Json_ {
+    json!({
+        "id": e.id.to_string(),
+        "udid": e.id.device,
+        "user_id": e.id.user,
+        "channel": if e.id.user.is_some() { "user" } else { "device" },
+        "enrolled": e.enrolled,
+        "serial_number": e.serial_number,
+        "model": e.model,
+        "model_name": e.model_name,
+        "product_name": e.product_name,
+        "os_version": e.os_version,
+        "build_version": e.build_version,
+        "device_name": e.device_name,
+        "topic": e.topic,
+        "push_token": hex_opt(e.push_token.as_deref()),
+        "token_invalid": e.token_invalid,
+        "awaiting_configuration": e.awaiting_configuration,
+        "has_unlock_token": e.has_unlock_token,
+        "has_bootstrap_token": e.has_bootstrap_token,
+        "user_short_name": e.user_short_name,
+        "user_long_name": e.user_long_name,
+        "identity_sha256": hex_opt(e.identity.as_ref().map(|x| x.as_slice())),
+        "last_push": e.last_push.as_ref().map(|p| json!({
+            "at": p.at, "status": p.status, "reason": p.reason, "token_invalid": p.token_invalid,
+        })),
+        "created_at": e.created_at,
+        "authenticated_at": e.authenticated_at,
+        "token_updated_at": e.token_updated_at,
+        "checked_out_at": e.checked_out_at,
+        "last_seen_at": e.last_seen_at,
+    })
+}
+
+/// `GET /api/v1/devices` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    after: Option<String>,
+    limit: Option<u32>,
+    enrolled: Option<bool>,
+}
+
+/// `GET /api/v1/devices`.
+pub async fn list_devices(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(p): Query<ListParams>,
+) -> ApiResult<Json<Json_>> {
+    authorize(&app, &headers)?;
+    let after = match p.after.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(match s.split_once(':') {
+            Some((d, u)) => device_id(d, Some(u))?,
+            None => device_id(s, None)?,
+        }),
+    };
+    let EnrollmentPage { items, next } = app
+        .store
+        .list_enrollments(&ListQuery {
+            after,
+            limit: p.limit.unwrap_or(100).clamp(1, pippin_store::MAX_PAGE),
+            enrolled_only: p.enrolled.unwrap_or(false),
+        })
+        .await?;
+    Ok(Json(json!({
+        "devices": items.iter().map(enrollment_json).collect::<Vec<_>>(),
+        "next": next.map(|n| n.to_string()),
+    })))
+}
+
+/// `?user=` selects a user channel of the device.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelParams {
+    user: Option<String>,
+}
+
+/// `GET /api/v1/devices/{udid}`.
+pub async fn get_device(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(udid): Path<String>,
+    Query(c): Query<ChannelParams>,
+) -> ApiResult<Json<Json_>> {
+    authorize(&app, &headers)?;
+    let id = device_id(&udid, c.user.as_deref())?;
+    let e = app
+        .store
+        .get_enrollment(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no device {id}")))?;
+    let mut out = enrollment_json(&e);
+    let inv = app.store.get_inventory(&id.device_channel()).await?;
+    let mut inventory = serde_json::Map::new();
+    for (kind, item) in &inv.kinds {
+        inventory.insert(
+            kind.as_str().to_owned(),
+            json!({ "updated_at": item.updated_at, "data": item.data }),
+        );
+    }
+    let apps = inv
+        .kinds
+        .get(&InventoryKind::InstalledApplications)
+        .map(|i| i.data.clone())
+        .unwrap_or(Json_::Null);
+    let profiles = inv
+        .kinds
+        .get(&InventoryKind::Profiles)
+        .map(|i| i.data.clone())
+        .unwrap_or(Json_::Null);
+    if let Some(o) = out.as_object_mut() {
+        o.insert("installed_applications".into(), apps);
+        o.insert("profiles".into(), profiles);
+        o.insert("inventory".into(), Json_::Object(inventory));
+        o.insert(
+            "queue_depth".into(),
+            json!(app.store.queue_depth(&id).await?),
+        );
+    }
+    Ok(Json(out))
+}
+
+/// `POST /api/v1/devices/{udid}/commands`.
+pub async fn queue_command(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(udid): Path<String>,
+    Query(c): Query<ChannelParams>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let actor = authorize(&app, &headers)?;
+    let id = device_id(&udid, c.user.as_deref())?;
+    let mut request: Json_ = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad(format!("body is not JSON: {e}")))?;
+    let obj = request
+        .as_object_mut()
+        .ok_or_else(|| ApiError::bad("body must be a JSON object"))?;
+    let priority = match obj.remove("priority") {
+        None => 0,
+        Some(v) => v
+            .as_i64()
+            .and_then(|p| i32::try_from(p).ok())
+            .ok_or_else(|| ApiError::bad("priority must be an integer"))?,
+    };
+    // DeviceInformation without Queries asks for the routine inventory.
+    if obj.get("request_type").and_then(Json_::as_str) == Some("DeviceInformation")
+        && !obj.contains_key("Queries")
+    {
+        let queries = apple_mdm_protocol::command::DeviceInformation::standard().queries;
+        obj.insert("Queries".to_owned(), json!(queries));
+    }
+    let command_body =
+        mdm_json::command_body_from_json(&request).map_err(|e| ApiError::bad(e.to_string()))?;
+    let uuid = uuid::Uuid::new_v4().hyphenated().to_string().to_uppercase();
+    let command = Command::new(uuid.clone(), command_body);
+    let request_type = command.request_type().to_owned();
+    let now = now_ms();
+    app.store
+        .enqueue(
+            std::slice::from_ref(&id),
+            pippin_store::NewCommand {
+                uuid: uuid.clone(),
+                request_type: request_type.clone(),
+                body: command.to_xml(),
+                priority,
+                queued_by: actor.clone(),
+                now,
+            },
+        )
+        .await?;
+    app.metrics.commands_queued.inc();
+    let mut detail = request.clone();
+    redact(&mut detail);
+    app.store
+        .audit(&AuditEntry {
+            at: now,
+            actor: actor.clone(),
+            action: "queue_command".to_owned(),
+            target: id.to_string(),
+            detail: json!({ "command_uuid": uuid, "request": detail }),
+        })
+        .await?;
+    info!(enrollment = %id, command_uuid = uuid, request_type, actor, "command queued");
+    let push = push_now(&app, &[id]).await;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "command_uuid": uuid, "request_type": request_type, "push": push })),
+    )
+        .into_response())
+}
+
+/// Keys whose values must not reach the audit log or logs.
+fn redact(v: &mut Json_) {
+    if let Some(o) = v.as_object_mut() {
+        for k in [
+            "PIN",
+            "UnlockToken",
+            "Passcode",
+            "NewPassword",
+            "Password",
+            "Payload",
+        ] {
+            if let Some(x) = o.get_mut(k) {
+                *x = Json_::String("***".to_owned());
+            }
+        }
+    }
+}
+
+/// Pushes to `ids` and records each outcome; returns them as JSON.
+pub async fn push_now(app: &App, ids: &[EnrollmentId]) -> Json_ {
+    let targets = match app.store.push_targets(ids).await {
+        Ok(t) => t,
+        Err(e) => {
+            warn!(error = %e, "cannot read push targets");
+            return json!([]);
+        }
+    };
+    let outcomes = app.push.push(&targets).await;
+    let now = now_ms();
+    let mut out = Vec::new();
+    for (t, o) in targets.iter().zip(outcomes) {
+        app.metrics.pushes.inc();
+        if o.token_invalid || o.status == "failed" {
+            app.metrics.push_failures.inc();
+        }
+        let result = PushResult {
+            at: now,
+            status: o.status.clone(),
+            reason: o.reason.clone(),
+            token_invalid: o.token_invalid,
+        };
+        if let Err(e) = app.store.mark_push_result(&t.id, &result).await {
+            warn!(enrollment = %t.id, error = %e, "cannot store push result");
+        }
+        out.push(json!({ "id": t.id.to_string(), "status": o.status, "reason": o.reason }));
+    }
+    Json_::Array(out)
+}
+
+/// `POST /api/v1/devices/{udid}/push`.
+pub async fn push_device(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(udid): Path<String>,
+    Query(c): Query<ChannelParams>,
+) -> ApiResult<Json<Json_>> {
+    let actor = authorize(&app, &headers)?;
+    let id = device_id(&udid, c.user.as_deref())?;
+    if app.store.get_enrollment(&id).await?.is_none() {
+        return Err(ApiError::not_found(format!("no device {id}")));
+    }
+    let result = push_now(&app, std::slice::from_ref(&id)).await;
+    app.store
+        .audit(&AuditEntry {
+            at: now_ms(),
+            actor,
+            action: "push".to_owned(),
+            target: id.to_string(),
+            detail: result.clone(),
+        })
+        .await?;
+    Ok(Json(json!({ "push": result })))
+}
+
+/// `GET /api/v1/commands/{uuid}`.
+pub async fn get_command(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(uuid): Path<String>,
+) -> ApiResult<Json<Json_>> {
+    authorize(&app, &headers)?;
+    let rec = app
+        .store
+        .get_command(&uuid)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no command {uuid}")))?;
+    let targets: Vec<Json_> = rec
+        .targets
+        .iter()
+        .map(|t| {
+            let result = t.result.as_deref().map(|bytes| {
+                pippin_plist::from_bytes(bytes)
+                    .ok()
+                    .and_then(|v| serde_json::to_value(v).ok())
+                    .unwrap_or(Json_::Null)
+            });
+            json!({
+                "id": t.id.to_string(),
+                "state": t.state.as_str(),
+                "deliveries": t.deliveries,
+                "not_now_count": t.not_now_count,
+                "sent_at": t.sent_at,
+                "status_at": t.status_at,
+                "result": result,
+            })
+        })
+        .collect();
+    // The overall status is the single target's when there is one.
+    let status = rec.targets.first().map(|t| t.state.as_str());
+    Ok(Json(json!({
+        "command_uuid": rec.uuid,
+        "request_type": rec.request_type,
+        "priority": rec.priority,
+        "queued_by": rec.queued_by,
+        "queued_at": rec.queued_at,
+        "status": status,
+        "result": targets.first().and_then(|t| t.get("result").cloned()),
+        "targets": targets,
+    })))
+}
+
+/// `DELETE /api/v1/commands/{uuid}`.
+pub async fn cancel_command(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(uuid): Path<String>,
+) -> ApiResult<Response> {
+    let actor = authorize(&app, &headers)?;
+    if app.store.get_command(&uuid).await?.is_none() {
+        return Err(ApiError::not_found(format!("no command {uuid}")));
+    }
+    let n = app.store.cancel_command(&uuid, None, now_ms()).await?;
+    if n == 0 {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!("command {uuid} has already completed everywhere"),
+        ));
+    }
+    app.store
+        .audit(&AuditEntry {
+            at: now_ms(),
+            actor,
+            action: "cancel_command".to_owned(),
+            target: uuid.clone(),
+            detail: json!({ "cancelled": n }),
+        })
+        .await?;
+    Ok(Json(json!({ "command_uuid": uuid, "cancelled": n })).into_response())
+}
+
+/// `GET /api/v1/audit` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/audit`.
+pub async fn list_audit(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(p): Query<AuditParams>,
+) -> ApiResult<Json<Json_>> {
+    authorize(&app, &headers)?;
+    let items = app
+        .store
+        .list_audit(p.after, p.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(json!({
+        "entries": items.iter().map(|r| json!({
+            "id": r.id, "at": r.entry.at, "actor": r.entry.actor, "action": r.entry.action,
+            "target": r.entry.target, "detail": r.entry.detail,
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+/// Fallback for unknown API paths.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such API endpoint")
+}

@@ -1,0 +1,283 @@
+//! Building a running service from [`Settings`]: on first start it creates
+//! everything it needs in the data directory (server CA and certificate,
+//! SCEP CA, challenge, admin token, push-topic placeholder, SQLite database).
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use apple_mdm_protocol::profile::{EnrollmentProfile, MdmPayload, RootCertificate, ScepPayload};
+use apple_mdm_protocol::signature::SigningIdentity;
+use pippin_service::{ClientAuth, MinTlsVersion, Secret};
+use pippin_store::{PostgresConfig, PostgresStore, SqliteStore, Store};
+use scep::{CertificateAuthority, ScepConfig, ScepServer, StaticChallenge};
+use tracing::{info, warn};
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::push::{PushSender, RecordingPushSender};
+use crate::state::{App, Metrics, RuntimeConfig};
+
+/// What `build` made: the shared state and the TLS configuration.
+pub struct Built {
+    /// The state request handlers share.
+    pub app: Arc<App>,
+    /// The listener's TLS configuration.
+    pub tls: Arc<rustls::ServerConfig>,
+    /// Things worth telling the person who started the service.
+    pub notes: StartupNotes,
+}
+
+/// Facts printed at start-up.
+#[derive(Clone, Debug)]
+pub struct StartupNotes {
+    /// Where the enrollment profile is served.
+    pub enroll_url: String,
+    /// The CA file clients must trust.
+    pub ca_file: std::path::PathBuf,
+    /// Where the admin token came from (`file PATH`, `configuration`).
+    pub admin_token_source: String,
+    /// The push topic and whether it is a placeholder.
+    pub topic: String,
+    /// No APNs certificate: the topic is a placeholder.
+    pub topic_is_placeholder: bool,
+    /// The database in use (no password).
+    pub database: String,
+}
+
+fn rng() -> scep::rand_core::UnwrapErr<getrandom::SysRng> {
+    scep::rand_core::UnwrapErr(getrandom::SysRng)
+}
+
+/// Writes a file readable by its owner only.
+fn write_secret(path: &Path, data: &[u8]) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(data).map_err(|e| Error::io(path, e))
+}
+
+/// Reads a one-line secret file, or creates it with `make`.
+fn secret_file(path: &Path, make: impl FnOnce() -> String) -> Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+        Ok(_) => {
+            let v = make();
+            write_secret(path, format!("{v}\n").as_bytes())?;
+            Ok(v)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let v = make();
+            write_secret(path, format!("{v}\n").as_bytes())?;
+            Ok(v)
+        }
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+fn random_token() -> String {
+    let mut b = [0u8; 32];
+    scep::rand_core::Rng::fill_bytes(&mut rng(), &mut b);
+    pippin_service::generate_token(b)
+}
+
+/// Opens the store the settings name.
+pub async fn open_store(s: &Settings) -> Result<(Arc<dyn Store>, String)> {
+    match s.database_url.as_deref() {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let mut cfg = PostgresConfig::new(url);
+            cfg.pool_size = s.pool_size;
+            cfg.schema(s.database_schema.clone());
+            let store = PostgresStore::connect(&cfg).await?;
+            let shown = match url.split_once('@') {
+                Some((_, host)) => format!("postgres://…@{host}"),
+                None => url.to_owned(),
+            };
+            Ok((Arc::new(store), shown))
+        }
+        Some(url) => {
+            let path = url.strip_prefix("sqlite:").ok_or_else(|| {
+                Error::Config(format!(
+                    "database url {url:?}: use sqlite:PATH or postgres://…"
+                ))
+            })?;
+            let path = path.strip_prefix("//").unwrap_or(path);
+            let store = SqliteStore::open(Path::new(path))?;
+            Ok((Arc::new(store), format!("sqlite:{path}")))
+        }
+        None => {
+            let path = s.data_dir.join("pippin.db");
+            let store = SqliteStore::open(&path)?;
+            Ok((Arc::new(store), format!("sqlite:{}", path.display())))
+        }
+    }
+}
+
+/// Builds the service with the recording push sender.
+pub async fn build(s: &Settings) -> Result<Built> {
+    build_with_push(s, Arc::new(RecordingPushSender::new())).await
+}
+
+/// Builds the service.
+pub async fn build_with_push(s: &Settings, push: Arc<dyn PushSender>) -> Result<Built> {
+    let dir = &s.data_dir;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let now = SystemTime::now();
+
+    // HTTPS identity.
+    let host = s.public_host();
+    let mut extra = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    extra.retain(|n| n != &host);
+    let pki = pippin_service::load_or_create_pki(dir, &host, &extra, now)?;
+    if pki.ca_created {
+        info!(file = %dir.join("ca.pem").display(), "created the server CA");
+    }
+
+    // SCEP CA for device identities.
+    let scep_cert = dir.join("scep-ca.pem");
+    let scep_key = dir.join("scep-ca.key");
+    let ca = if scep_cert.exists() && scep_key.exists() {
+        let c = std::fs::read(&scep_cert).map_err(|e| Error::io(&scep_cert, e))?;
+        let k = std::fs::read(&scep_key).map_err(|e| Error::io(&scep_key, e))?;
+        CertificateAuthority::from_pem(&c, &k)?
+    } else {
+        let ca = CertificateAuthority::generate_self_signed(
+            "CN=Pippin Device Identity CA,O=Pippin",
+            now,
+            &mut rng(),
+        )?;
+        write_secret(&scep_key, ca.private_key_pem()?.as_bytes())?;
+        std::fs::write(&scep_cert, ca.certificate_pem()?).map_err(|e| Error::io(&scep_cert, e))?;
+        info!(file = %scep_cert.display(), "created the SCEP CA");
+        ca
+    };
+    let scep_ca_der = ca.certificate_der().to_vec();
+    let challenge = match &s.scep_challenge {
+        Some(c) => c.clone(),
+        None => secret_file(&dir.join("scep-challenge"), random_token)?,
+    };
+    let mut scep_config = ScepConfig::new(ca, Arc::new(StaticChallenge::new(challenge.clone())));
+    let mut opts = scep::IssueOptions::default();
+    opts.validity_days(s.scep_validity_days);
+    scep_config.issue_options(opts);
+    let scep = ScepServer::new(Arc::new(scep_config));
+
+    // Admin token.
+    let (admin_token, admin_token_source) = match &s.admin_token {
+        Some(t) if !t.is_empty() => (t.clone(), "configuration".to_owned()),
+        _ => {
+            let p = dir.join("admin-token");
+            (
+                secret_file(&p, random_token)?,
+                format!("file {}", p.display()),
+            )
+        }
+    };
+
+    // Push topic.
+    let (topic, topic_is_placeholder) = match &s.topic {
+        Some(t) => (t.clone(), false),
+        None => (
+            secret_file(&dir.join("push-topic"), || {
+                format!(
+                    "com.apple.mgmt.External.{}",
+                    uuid::Uuid::new_v4().hyphenated()
+                )
+            })?,
+            true,
+        ),
+    };
+    if !topic.starts_with("com.apple.mgmt.") {
+        return Err(Error::Config(format!(
+            "push topic {topic:?} is not an MDM topic (com.apple.mgmt.…)"
+        )));
+    }
+
+    // Enrollment profile.
+    let base = s.public_url.trim_end_matches('/');
+    let mut mdm = MdmPayload::new(format!("{base}/mdm/connect"), topic.clone());
+    mdm.check_in_url = Some(format!("{base}/mdm/checkin"));
+    mdm.sign_message = true;
+    let scep_payload = ScepPayload::new(
+        format!("{base}/scep"),
+        Some(challenge),
+        "Pippin Device Identity",
+    );
+    let mut profile = EnrollmentProfile::new(mdm, Some(scep_payload));
+    if let Some(o) = &s.organization {
+        profile.organization = Some(o.clone());
+    }
+    if let Some(i) = &s.profile_identifier {
+        profile.identifier = i.clone();
+    }
+    profile.roots.push(RootCertificate {
+        der: pki.ca.cert_der.clone(),
+        file_name: "pippin-ca.cer".to_owned(),
+        display_name: "Pippin server CA".to_owned(),
+    });
+    let profile_bytes = if s.sign_profile {
+        let id = SigningIdentity::from_pem(
+            pki.server_chain_pem().as_bytes(),
+            pki.server.key_pem.expose().as_bytes(),
+        )
+        .map_err(apple_mdm_protocol::Error::from)?;
+        profile.sign(&id)?
+    } else {
+        profile.to_xml()
+    };
+
+    // TLS: client certificates are optional at the handshake (enrollment
+    // and the admin API have none) and checked by the MDM routes.
+    let roots = vec![rustls::pki_types::CertificateDer::from(scep_ca_der)];
+    let tls = pippin_service::server_config(
+        &pki.server_chain_pem(),
+        pki.server.key_pem.expose(),
+        ClientAuth::Optional { roots },
+        if s.tls13_only {
+            MinTlsVersion::Tls13
+        } else {
+            MinTlsVersion::Tls12
+        },
+    )?;
+
+    let (store, database) = open_store(s).await?;
+    if topic_is_placeholder {
+        warn!(
+            topic,
+            "no push certificate configured: using a placeholder topic; real devices cannot be woken until one is installed"
+        );
+    }
+    let app = Arc::new(App {
+        config: RuntimeConfig {
+            trust_mdm_signature: s.trust_mdm_signature,
+            max_body_bytes: s.max_body_bytes,
+            topic: Some(topic.clone()),
+            public_url: base.to_owned(),
+        },
+        store,
+        scep,
+        push,
+        metrics: Metrics::new()?,
+        admin_token: Secret::new(admin_token),
+        profile: profile_bytes,
+        ca_pem: pki.ca.cert_pem.clone(),
+    });
+    Ok(Built {
+        app,
+        tls,
+        notes: StartupNotes {
+            enroll_url: format!("{base}/mdm/enroll"),
+            ca_file: dir.join("ca.pem"),
+            admin_token_source,
+            topic,
+            topic_is_placeholder,
+            database,
+        },
+    })
+}

@@ -1,0 +1,290 @@
+//! The service's configuration: a TOML file, every key overridable by a
+//! command-line flag and a `PIPPIN_*` environment variable (flag > env >
+//! file > default). With no file at all the defaults run a complete
+//! single-host service.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The configuration file (`cm-proxy.toml` / `pippin.toml`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Where keys, certificates, the SQLite database and logs live.
+    pub data_dir: Option<PathBuf>,
+    /// Address of the HTTPS listener (default `0.0.0.0:8760`).
+    pub listen: Option<SocketAddr>,
+    /// The URL devices reach the service at (default `https://<hostname>:8760`).
+    pub public_url: Option<String>,
+    /// The bootstrap administrator token (default: generated and kept in
+    /// `<data_dir>/admin-token`).
+    pub admin_token: Option<String>,
+    /// The APNs push topic (`com.apple.mgmt.External.<uuid>`) of the push certificate.
+    pub topic: Option<String>,
+    /// Accept a verified `Mdm-Signature` header as device identity when the
+    /// TLS connection carries no client certificate (behind a TLS-terminating proxy).
+    pub trust_mdm_signature: Option<bool>,
+    /// Largest device request body, bytes (default 16 MiB).
+    pub max_body_bytes: Option<usize>,
+    /// Require TLS 1.3 (default: TLS 1.2 and 1.3).
+    pub tls13_only: Option<bool>,
+    /// The database.
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    /// SCEP.
+    #[serde(default)]
+    pub scep: ScepSection,
+    /// Log files.
+    #[serde(default)]
+    pub log: LogSection,
+    /// The enrollment profile.
+    #[serde(default)]
+    pub profile: ProfileSection,
+}
+
+/// `[database]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite:PATH` or `postgres://user:pass@host:port/db` (default
+    /// `sqlite:<data_dir>/pippin.db`).
+    pub url: Option<String>,
+    /// PostgreSQL connection pool size (default 16).
+    pub pool_size: Option<usize>,
+    /// PostgreSQL schema for the tables (created if missing; default the
+    /// database's default schema).
+    pub schema: Option<String>,
+}
+
+/// `[scep]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScepSection {
+    /// The shared challenge password (default: generated and kept in
+    /// `<data_dir>/scep-challenge`).
+    pub challenge: Option<String>,
+    /// Validity of issued device identities in days (default 365).
+    pub validity_days: Option<u32>,
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// Directory of the log files (default `<data_dir>/logs`).
+    pub dir: Option<PathBuf>,
+    /// Size at which a log file is rotated, bytes (default 1 MiB, clamped 200 KiB..4 MiB).
+    pub max_bytes: Option<u64>,
+    /// Files kept, the live one included (default 10, clamped 1..20).
+    pub max_files: Option<u32>,
+    /// Filter, `RUST_LOG` syntax (default `info`).
+    pub level: Option<String>,
+}
+
+/// `[profile]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileSection {
+    /// Organisation shown on the device.
+    pub organization: Option<String>,
+    /// `PayloadIdentifier` of the profile.
+    pub identifier: Option<String>,
+    /// Sign the profile with the server certificate (default true).
+    pub sign: Option<bool>,
+}
+
+impl FileConfig {
+    /// Reads a configuration file; unknown keys are errors naming the line.
+    pub fn load(path: &Path) -> crate::Result<Self> {
+        Ok(pippin_service::load_toml(path)?)
+    }
+}
+
+/// The effective settings after defaults, file, environment and flags.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Listener.
+    pub listen: SocketAddr,
+    /// Public URL, no trailing slash.
+    pub public_url: String,
+    /// Admin token, if given (else generated).
+    pub admin_token: Option<String>,
+    /// Push topic, if given (else a placeholder is generated).
+    pub topic: Option<String>,
+    /// See [`FileConfig::trust_mdm_signature`].
+    pub trust_mdm_signature: bool,
+    /// See [`FileConfig::max_body_bytes`].
+    pub max_body_bytes: usize,
+    /// See [`FileConfig::tls13_only`].
+    pub tls13_only: bool,
+    /// Database URL, if given.
+    pub database_url: Option<String>,
+    /// PostgreSQL pool size.
+    pub pool_size: usize,
+    /// PostgreSQL schema.
+    pub database_schema: Option<String>,
+    /// SCEP challenge, if given.
+    pub scep_challenge: Option<String>,
+    /// Identity validity in days.
+    pub scep_validity_days: u32,
+    /// Log directory.
+    pub log_dir: Option<PathBuf>,
+    /// Log rotation size.
+    pub log_max_bytes: Option<u64>,
+    /// Log file count.
+    pub log_max_files: Option<u32>,
+    /// Log filter.
+    pub log_level: String,
+    /// Write logs to stderr too.
+    pub log_stderr: bool,
+    /// Profile organisation.
+    pub organization: Option<String>,
+    /// Profile identifier.
+    pub profile_identifier: Option<String>,
+    /// Sign the profile.
+    pub sign_profile: bool,
+}
+
+impl Settings {
+    /// Defaults for everything, given the data directory.
+    pub fn defaults(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            listen: SocketAddr::from(([0, 0, 0, 0], 8760)),
+            public_url: format!("https://{}:8760", hostname()),
+            admin_token: None,
+            topic: None,
+            trust_mdm_signature: false,
+            max_body_bytes: 16 * 1024 * 1024,
+            tls13_only: false,
+            database_url: None,
+            pool_size: 16,
+            database_schema: None,
+            scep_challenge: None,
+            scep_validity_days: 365,
+            log_dir: None,
+            log_max_bytes: None,
+            log_max_files: None,
+            log_level: "info".to_owned(),
+            log_stderr: true,
+            organization: None,
+            profile_identifier: None,
+            sign_profile: true,
+        }
+    }
+
+    /// Applies a configuration file over the defaults.
+    pub fn apply_file(&mut self, f: FileConfig) {
+        if let Some(v) = f.data_dir {
+            self.data_dir = v;
+        }
+        if let Some(v) = f.listen {
+            self.listen = v;
+            if f.public_url.is_none() {
+                self.public_url = format!("https://{}:{}", hostname(), v.port());
+            }
+        }
+        if let Some(v) = f.public_url {
+            self.public_url = v;
+        }
+        self.admin_token = f.admin_token.or(self.admin_token.take());
+        self.topic = f.topic.or(self.topic.take());
+        if let Some(v) = f.trust_mdm_signature {
+            self.trust_mdm_signature = v;
+        }
+        if let Some(v) = f.max_body_bytes {
+            self.max_body_bytes = v;
+        }
+        if let Some(v) = f.tls13_only {
+            self.tls13_only = v;
+        }
+        self.database_url = f.database.url.or(self.database_url.take());
+        self.database_schema = f.database.schema.or(self.database_schema.take());
+        if let Some(v) = f.database.pool_size {
+            self.pool_size = v;
+        }
+        self.scep_challenge = f.scep.challenge.or(self.scep_challenge.take());
+        if let Some(v) = f.scep.validity_days {
+            self.scep_validity_days = v;
+        }
+        self.log_dir = f.log.dir.or(self.log_dir.take());
+        self.log_max_bytes = f.log.max_bytes.or(self.log_max_bytes);
+        self.log_max_files = f.log.max_files.or(self.log_max_files);
+        if let Some(v) = f.log.level {
+            self.log_level = v;
+        }
+        self.organization = f.profile.organization.or(self.organization.take());
+        self.profile_identifier = f.profile.identifier.or(self.profile_identifier.take());
+        if let Some(v) = f.profile.sign {
+            self.sign_profile = v;
+        }
+    }
+
+    /// The host part of the public URL.
+    pub fn public_host(&self) -> String {
+        let rest = self
+            .public_url
+            .split_once("://")
+            .map_or(self.public_url.as_str(), |(_, r)| r);
+        let authority = rest.split('/').next().unwrap_or(rest);
+        if let Some(v6) = authority.strip_prefix('[') {
+            return v6.split(']').next().unwrap_or(v6).to_owned();
+        }
+        authority.split(':').next().unwrap_or(authority).to_owned()
+    }
+}
+
+/// This machine's host name (`HOSTNAME`, `/etc/hostname`, else `localhost`).
+pub fn hostname() -> String {
+    if let Ok(h) = std::env::var("HOSTNAME") {
+        if !h.trim().is_empty() {
+            return h.trim().to_owned();
+        }
+    }
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_overrides_defaults_and_unknown_keys_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "listen = \"127.0.0.1:9000\"\n[database]\nurl = \"postgres://x@localhost/db\"\n[log]\nlevel = \"debug\"\n",
+        )
+        .unwrap();
+        let mut s = Settings::defaults(PathBuf::from("d"));
+        s.apply_file(FileConfig::load(&p).unwrap());
+        assert_eq!(s.listen, "127.0.0.1:9000".parse().unwrap());
+        assert!(s.public_url.ends_with(":9000"));
+        assert_eq!(s.database_url.as_deref(), Some("postgres://x@localhost/db"));
+        assert_eq!(s.log_level, "debug");
+
+        std::fs::write(&p, "listen = \"127.0.0.1:9000\"\nlisten_typo = 1\n").unwrap();
+        let e = FileConfig::load(&p).unwrap_err().to_string();
+        assert!(e.contains("listen_typo"), "{e}");
+    }
+
+    #[test]
+    fn public_host() {
+        let mut s = Settings::defaults(PathBuf::from("d"));
+        s.public_url = "https://mdm.example.com:8760/x".into();
+        assert_eq!(s.public_host(), "mdm.example.com");
+        s.public_url = "https://[::1]:8760".into();
+        assert_eq!(s.public_host(), "::1");
+        s.public_url = "https://10.0.0.5".into();
+        assert_eq!(s.public_host(), "10.0.0.5");
+    }
+}

@@ -1,0 +1,123 @@
+//! The running service's shared state.
+
+use std::sync::Arc;
+
+use pippin_service::{Counter, Gauge, Metrics as Registry, Secret};
+use pippin_store::Store;
+use scep::ScepServer;
+
+use crate::push::PushSender;
+
+/// Settings the request handlers read.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Accept a verified `Mdm-Signature` header as the device identity when
+    /// the TLS connection has no client certificate (a TLS-terminating proxy
+    /// sits in front).
+    pub trust_mdm_signature: bool,
+    /// Largest request body accepted from a device.
+    pub max_body_bytes: usize,
+    /// The push topic devices are enrolled with.
+    pub topic: Option<String>,
+    /// The public base URL (`https://host:8760`).
+    pub public_url: String,
+}
+
+/// Counters and gauges exposed at `/metrics`.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    /// The registry that renders them.
+    pub registry: Registry,
+    /// Device requests to the MDM URLs.
+    pub requests: Counter,
+    /// Check-in messages handled.
+    pub checkins: Counter,
+    /// Command reports handled.
+    pub reports: Counter,
+    /// Device requests refused for identity reasons.
+    pub rejected: Counter,
+    /// Device requests that were not decodable.
+    pub malformed: Counter,
+    /// Commands handed to devices.
+    pub commands_sent: Counter,
+    /// Commands queued through the admin API (per target).
+    pub commands_queued: Counter,
+    /// Pushes sent.
+    pub pushes: Counter,
+    /// Pushes that failed.
+    pub push_failures: Counter,
+    /// Open queue entries across all enrollments.
+    pub queue_depth: Gauge,
+    /// Enrolled devices.
+    pub enrolled: Gauge,
+}
+
+impl Metrics {
+    /// Registers every series.
+    pub fn new() -> pippin_service::Result<Self> {
+        let r = Registry::new();
+        let c = |name: &str, help: &str| r.counter(name, help, &[]);
+        Ok(Self {
+            requests: c(
+                "pippin_mdm_requests_total",
+                "Device requests to the MDM URLs.",
+            )?,
+            checkins: c("pippin_mdm_checkins_total", "Check-in messages handled.")?,
+            reports: c("pippin_mdm_reports_total", "Command reports handled.")?,
+            rejected: c(
+                "pippin_mdm_rejected_total",
+                "Device requests refused: no, unknown or mismatched identity.",
+            )?,
+            malformed: c(
+                "pippin_mdm_malformed_total",
+                "Device requests that could not be decoded.",
+            )?,
+            commands_sent: c(
+                "pippin_mdm_commands_sent_total",
+                "Commands handed to devices.",
+            )?,
+            commands_queued: c(
+                "pippin_mdm_commands_queued_total",
+                "Commands queued through the admin API, per target enrollment.",
+            )?,
+            pushes: c("pippin_push_total", "Pushes sent.")?,
+            push_failures: c("pippin_push_failures_total", "Pushes that failed.")?,
+            queue_depth: r.gauge(
+                "pippin_mdm_queue_depth",
+                "Open command-queue entries across all enrollments.",
+                &[],
+            )?,
+            enrolled: r.gauge("pippin_mdm_enrolled_devices", "Enrolled enrollments.", &[])?,
+            registry: r,
+        })
+    }
+}
+
+/// Everything a request handler needs.
+pub struct App {
+    /// Handler settings.
+    pub config: RuntimeConfig,
+    /// Persistence.
+    pub store: Arc<dyn Store>,
+    /// The SCEP responder.
+    pub scep: ScepServer,
+    /// Who wakes devices.
+    pub push: Arc<dyn PushSender>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The bootstrap administrator token.
+    pub admin_token: Secret<String>,
+    /// The enrollment profile served at `/mdm/enroll`.
+    pub profile: Vec<u8>,
+    /// The CA certificate (PEM) clients must trust for the HTTPS listener.
+    pub ca_pem: String,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("config", &self.config)
+            .field("push", &self.push.describe())
+            .finish_non_exhaustive()
+    }
+}
