@@ -21,11 +21,11 @@ pub struct ServeArgs {
     /// Address and port of the HTTPS listener [default: 0.0.0.0:8760].
     #[arg(long, env = "PIPPIN_LISTEN", value_name = "ADDR")]
     listen: Option<std::net::SocketAddr>,
-    /// URL devices use to reach this service [default: https://<hostname>:<port>].
+    /// URL devices use to reach this service [default: `https://HOSTNAME:PORT`].
     #[arg(long, env = "PIPPIN_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
     /// Bootstrap administrator token for the admin API [default: generated,
-    /// kept in <data-dir>/admin-token].
+    /// kept in `DATA_DIR/admin-token`].
     #[arg(
         long,
         env = "PIPPIN_ADMIN_TOKEN",
@@ -34,7 +34,7 @@ pub struct ServeArgs {
     )]
     admin_token: Option<String>,
     /// Database: sqlite:PATH or postgres://user:pass@host/db [default:
-    /// sqlite:<data-dir>/pippin.db].
+    /// `sqlite:DATA_DIR/pippin.db`].
     #[arg(
         long,
         env = "PIPPIN_DATABASE_URL",
@@ -42,14 +42,14 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     database_url: Option<String>,
-    /// APNs push topic of the MDM push certificate (com.apple.mgmt.External.<uuid>).
+    /// APNs push topic of the MDM push certificate (`com.apple.mgmt.External.UUID`).
     #[arg(long, env = "PIPPIN_TOPIC", value_name = "TOPIC")]
     topic: Option<String>,
     /// Accept a verified Mdm-Signature header as device identity (when a
     /// TLS-terminating proxy sits in front and no client certificate arrives).
     #[arg(long, env = "PIPPIN_TRUST_MDM_SIGNATURE")]
     trust_mdm_signature: bool,
-    /// SCEP challenge password [default: generated, kept in <data-dir>/scep-challenge].
+    /// SCEP challenge password [default: generated, kept in `DATA_DIR/scep-challenge`].
     #[arg(
         long,
         env = "PIPPIN_SCEP_CHALLENGE",
@@ -57,7 +57,7 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     scep_challenge: Option<String>,
-    /// Log directory [default: <data-dir>/logs].
+    /// Log directory [default: `DATA_DIR/logs`].
     #[arg(long, env = "PIPPIN_LOG_DIR", value_name = "DIR")]
     log_dir: Option<PathBuf>,
     /// Log filter in RUST_LOG syntax [default: info].

@@ -240,10 +240,10 @@ impl Settings {
 
 /// This machine's host name (`HOSTNAME`, `/etc/hostname`, else `localhost`).
 pub fn hostname() -> String {
-    if let Ok(h) = std::env::var("HOSTNAME") {
-        if !h.trim().is_empty() {
-            return h.trim().to_owned();
-        }
+    if let Ok(h) = std::env::var("HOSTNAME")
+        && !h.trim().is_empty()
+    {
+        return h.trim().to_owned();
     }
     std::fs::read_to_string("/etc/hostname")
         .ok()

@@ -12,7 +12,7 @@
 //! * `GET /healthz`, `GET /metrics` (Prometheus), `GET /ca.pem`.
 //!
 //! [`bootstrap::build`] turns [`config::Settings`] into a running state;
-//! [`run`] binds and serves until shut down. The binary in `main.rs` only
+//! [`bind`] binds and [`Bound::serve`] serves until shut down. The binary in `main.rs` only
 //! parses flags and calls these.
 
 pub mod api;

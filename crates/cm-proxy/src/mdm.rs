@@ -212,10 +212,11 @@ async fn checkin(
             }
         }
         let topic = c.topic.clone().unwrap_or_default();
-        if let Some(expected) = &app.config.topic {
-            if !topic.is_empty() && &topic != expected {
-                warn!(enrollment = %id, topic, expected, "Authenticate for another push topic");
-            }
+        if let Some(expected) = &app.config.topic
+            && !topic.is_empty()
+            && &topic != expected
+        {
+            warn!(enrollment = %id, topic, expected, "Authenticate for another push topic");
         }
         app.store
             .authenticate(&AuthenticateRecord {
@@ -315,18 +316,18 @@ async fn report(
             status = %done.status,
             "command completed"
         );
-        if done.status == Status::Error {
-            if let Some(summary) = r.error_summary() {
-                info!(enrollment = %id, command_uuid = done.uuid, errors = summary, "device error");
-            }
+        if done.status == Status::Error
+            && let Some(summary) = r.error_summary()
+        {
+            info!(enrollment = %id, command_uuid = done.uuid, errors = summary, "device error");
         }
-        if done.status == Status::Acknowledged {
-            if let Some(kind) = inventory_kind(&done.request_type) {
-                let json = inventory_json(kind, &r);
-                app.store
-                    .put_inventory(&id.device_channel(), kind, &json, now)
-                    .await?;
-            }
+        if done.status == Status::Acknowledged
+            && let Some(kind) = inventory_kind(&done.request_type)
+        {
+            let json = inventory_json(kind, &r);
+            app.store
+                .put_inventory(&id.device_channel(), kind, &json, now)
+                .await?;
         }
     }
     Ok(match outcome.next {

@@ -335,7 +335,7 @@ async fn bad_input_is_refused_and_nothing_lost(backend: &str) {
         b"not a plist".to_vec(),
         b"<?xml version=\"1.0\"?><plist><dict><key>Status</key>".to_vec(),
         b"bplist00\x00\x01".to_vec(),
-        format!("<plist><dict><key>Status</key><string>Idle</string></dict></plist>").into_bytes(),
+        b"<plist><dict><key>Status</key><string>Idle</string></dict></plist>".to_vec(),
         "<plist><array>".repeat(200).into_bytes(),
     ] {
         let (st, _) = d.connect(body).await;

@@ -21,7 +21,7 @@ enum Command {
     /// server CA and certificate, a SCEP CA and challenge, an admin token and
     /// a SQLite database, and listens on 0.0.0.0:8760. It prints where the
     /// enrollment profile is and where the admin token is kept; clients must
-    /// trust <data-dir>/ca.pem.
+    /// trust `DATA_DIR/ca.pem`.
     ///
     /// Every option can also be set in the TOML file given with --config and
     /// with a PIPPIN_* environment variable; a flag beats the environment,

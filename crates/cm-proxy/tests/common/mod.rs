@@ -3,7 +3,7 @@
 //! mutual TLS.
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -389,8 +389,4 @@ pub fn postgres_url() -> Option<String> {
             None
         }
     }
-}
-
-pub fn data_path(p: &PathBuf) -> &Path {
-    p.as_path()
 }

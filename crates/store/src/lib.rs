@@ -1,0 +1,314 @@
+//! Persistence for the Pippin MDM service: enrollments, command queues,
+//! inventory and the audit log.
+//!
+//! The service talks to a [`Store`], an object-safe async trait it holds as
+//! `Arc<dyn Store>`. Two implementations:
+//!
+//! * [`SqliteStore`] (feature `sqlite`): an embedded SQLite file, the
+//!   default for a single host. One writer connection, on a thread of its
+//!   own, makes every change in turn; a few read-only connections serve
+//!   reads concurrently on tokio's blocking pool (WAL mode).
+//! * [`PostgresStore`] (feature `postgres`): PostgreSQL through a connection
+//!   pool, for several service processes sharing one database.
+//!
+//! Both create and upgrade their schema when opened, from SQL migrations
+//! compiled into the crate (one set per SQL dialect), recorded in a
+//! `schema_migrations` table.
+//!
+//! # The command queue
+//!
+//! The queue follows exactly the rules of
+//! [`apple_mdm_protocol::queue::CommandQueue`], and is tested against it:
+//! per enrollment (device and user channels are separate queues), the next
+//! command is the eligible one with the highest priority, then the oldest,
+//! then the first queued; `NotNow` sets a command aside until the device's
+//! next `Idle`; `Acknowledged`, `Error` and `CommandFormatError` complete it;
+//! a command handed out but not answered is handed out again; a report naming
+//! a command that is not queued for the enrollment is an error and changes
+//! nothing. [`Store::handle_report`] applies a report and picks the next
+//! command in one transaction.
+//!
+//! Completed and cancelled entries are kept, with the device's report, so
+//! [`Store::get_command`] can show what happened.
+//!
+//! # Time
+//!
+//! Every time is a [`UnixMillis`] passed in by the caller: milliseconds since
+//! the Unix epoch. The store never reads the clock. (The databases stamp their
+//! own migration records.)
+//!
+//! # What it does not do
+//!
+//! No APNs, no HTTP, no plist parsing: command bodies and reports are stored as
+//! the bytes the caller gives. No retention: nothing is ever deleted.
+//!
+//! # Example
+//!
+//! ```
+//! use apple_mdm_protocol::EnrollmentId;
+//! use apple_mdm_protocol::report::Status;
+//! use pippin_store::{AuthenticateRecord, NewCommand, SqliteStore, Store, TokenUpdateRecord};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> pippin_store::Result<()> {
+//! let store = SqliteStore::open_in_memory()?;
+//! let device = EnrollmentId::device("UDID-1");
+//! store
+//!     .authenticate(&AuthenticateRecord {
+//!         device: device.device.clone(),
+//!         topic: "com.apple.mgmt.External.example".into(),
+//!         now: 1_000,
+//!         ..Default::default()
+//!     })
+//!     .await?;
+//! store
+//!     .token_update(
+//!         &device,
+//!         &TokenUpdateRecord {
+//!             push_token: vec![1, 2, 3],
+//!             push_magic: "magic".into(),
+//!             topic: "com.apple.mgmt.External.example".into(),
+//!             now: 2_000,
+//!             ..Default::default()
+//!         },
+//!     )
+//!     .await?;
+//!
+//! store
+//!     .enqueue(
+//!         &[device.clone()],
+//!         NewCommand {
+//!             uuid: "c1".into(),
+//!             request_type: "DeviceInformation".into(),
+//!             body: b"<plist/>".to_vec(),
+//!             priority: 0,
+//!             queued_by: "admin".into(),
+//!             now: 3_000,
+//!         },
+//!     )
+//!     .await?;
+//!
+//! // The device checks in with Idle and receives the command ...
+//! let out = store.handle_report(&device, Status::Idle, None, None, 4_000).await?;
+//! assert_eq!(out.next.map(|c| c.uuid).as_deref(), Some("c1"));
+//! // ... answers it, and the queue is empty.
+//! let out = store
+//!     .handle_report(&device, Status::Acknowledged, Some("c1"), Some(b"<report/>".to_vec()), 5_000)
+//!     .await?;
+//! assert_eq!(out.completed.map(|c| c.request_type).as_deref(), Some("DeviceInformation"));
+//! assert_eq!(out.next, None);
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+// Without a backend only the trait and its types remain.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+mod common;
+mod error;
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+mod migrations;
+mod model;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use apple_mdm_protocol::queue::QueueError;
+pub use error::{Error, Result};
+pub use model::{
+    AuditEntry, AuditRecord, AuthenticateRecord, CommandRecord, CommandTarget, CompletedCommand,
+    Enrollment, EnrollmentPage, EntryState, Inventory, InventoryItem, InventoryKind, ListQuery,
+    MAX_PAGE, NewCommand, NextCommand, PushResult, PushTarget, ReportOutcome, Sha256,
+    TokenUpdateRecord, UnixMillis,
+};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresConfig, PostgresStore};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteConfig, SqliteStore};
+
+use apple_mdm_protocol::EnrollmentId;
+use apple_mdm_protocol::report::Status;
+
+/// Everything the MDM service persists.
+///
+/// Enrollments are keyed by [`EnrollmentId`]: a device channel
+/// (`EnrollmentId { device, user: None }`) and each of its user channels are
+/// separate enrollments, each with its own push token and command queue. A
+/// user channel belongs to its device channel. Ids with an empty device or
+/// user part are refused with [`Error::InvalidId`].
+///
+/// Device-wide facts (the identity certificate binding, the bootstrap token,
+/// the unlock token) are kept on the device channel; the methods that read or
+/// write them accept either channel's id and use the device channel.
+///
+/// Every method is one transaction: it happens whole or not at all.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- Enrollments -----------------------------------------------------
+
+    /// Records a device-channel `Authenticate`: creates the enrollment, or
+    /// re-creates it for a device that enrolls again.
+    ///
+    /// The enrollment is not [`enrolled`](Enrollment::enrolled) until its
+    /// `TokenUpdate`. A repeated `Authenticate` clears the push token, push
+    /// magic, unlock token and the "token invalid" mark of the device channel
+    /// and its user channels, marks them all not enrolled, and cancels every
+    /// command still queued for them (commands meant for the previous
+    /// enrollment must not reach the new one). Device facts given as `None`
+    /// keep their stored value; the identity binding is replaced when
+    /// `identity` is given. Inventory, bootstrap token, command history and
+    /// audit are kept.
+    async fn authenticate(&self, rec: &AuthenticateRecord) -> Result<()>;
+
+    /// Records a `TokenUpdate` and marks the enrollment enrolled; clears the
+    /// "token invalid" mark.
+    ///
+    /// A device channel must have been authenticated first; a user channel
+    /// is created on its first `TokenUpdate` (user channels do not send
+    /// `Authenticate`) and needs its device channel. Otherwise
+    /// [`Error::UnknownEnrollment`].
+    async fn token_update(&self, id: &EnrollmentId, rec: &TokenUpdateRecord) -> Result<()>;
+
+    /// Records a `CheckOut`: the enrollment is no longer enrolled (a device
+    /// channel's check-out also ends its user channels). Everything stored
+    /// about it is kept.
+    async fn check_out(&self, id: &EnrollmentId, now: UnixMillis) -> Result<()>;
+
+    /// The enrollment `id`.
+    async fn get_enrollment(&self, id: &EnrollmentId) -> Result<Option<Enrollment>>;
+
+    /// A page of enrollments, in the order of their ids (keyset pagination:
+    /// pass the page's `next` as the following query's `after`).
+    async fn list_enrollments(&self, query: &ListQuery) -> Result<EnrollmentPage>;
+
+    /// How many enrollments are stored (or only those enrolled).
+    async fn count_enrollments(&self, enrolled_only: bool) -> Result<u64>;
+
+    /// Records that the enrollment was seen at `now` (call it on every
+    /// request). To stay cheap, the stored time only moves when it is at
+    /// least the configured interval older than `now`, and a call that
+    /// would not move it usually does not reach the database. Unknown
+    /// enrollments are ignored.
+    async fn touch(&self, id: &EnrollmentId, now: UnixMillis) -> Result<()>;
+
+    // --- Device identity and escrowed secrets ------------------------------
+
+    /// Binds the device to the identity certificate with this SHA-256,
+    /// replacing any earlier binding.
+    async fn bind_identity(&self, id: &EnrollmentId, sha256: Sha256) -> Result<()>;
+
+    /// The identity certificate bound to the device; `None` for an unknown
+    /// device or one without a binding.
+    async fn identity_for(&self, id: &EnrollmentId) -> Result<Option<Sha256>>;
+
+    /// Moves the binding from `old` to `new` (a SCEP renewal), only if the
+    /// device is bound to `old`; otherwise [`Error::IdentityMismatch`] and
+    /// nothing changes.
+    async fn rebind_identity(&self, id: &EnrollmentId, old: Sha256, new: Sha256) -> Result<()>;
+
+    /// Escrows (`Some`) or removes (`None`) the device's bootstrap token.
+    async fn set_bootstrap_token(&self, id: &EnrollmentId, token: Option<Vec<u8>>) -> Result<()>;
+
+    /// The device's escrowed bootstrap token.
+    async fn get_bootstrap_token(&self, id: &EnrollmentId) -> Result<Option<Vec<u8>>>;
+
+    /// The device's `UnlockToken` from its last `TokenUpdate` that had one.
+    async fn get_unlock_token(&self, id: &EnrollmentId) -> Result<Option<Vec<u8>>>;
+
+    // --- Push ----------------------------------------------------------------
+
+    /// Stores the outcome of a push. `token_invalid` marks the token as
+    /// invalid until the next `TokenUpdate` (a later result without it does
+    /// not clear the mark).
+    async fn mark_push_result(&self, id: &EnrollmentId, result: &PushResult) -> Result<()>;
+
+    /// Where to push for each of `ids`, in their order, leaving out unknown
+    /// enrollments, enrollments not enrolled, and those whose token is marked
+    /// invalid.
+    async fn push_targets(&self, ids: &[EnrollmentId]) -> Result<Vec<PushTarget>>;
+
+    // --- Command queue -------------------------------------------------------
+
+    /// Queues one command for every enrollment in `ids` (repeats count once),
+    /// all or nothing. Refused with [`QueueError::Duplicate`] when a command
+    /// with this UUID was ever queued, [`Error::UnknownEnrollment`] when an id
+    /// is not stored, [`Error::NoTargets`] when `ids` is empty.
+    async fn enqueue(&self, ids: &[EnrollmentId], cmd: NewCommand) -> Result<()>;
+
+    /// Applies a command report from `id` and picks the command to answer
+    /// with, in one transaction.
+    ///
+    /// `Idle` makes the commands set aside by `NotNow` eligible again.
+    /// `NotNow` sets `command_uuid` aside. `Acknowledged`, `Error` and
+    /// `CommandFormatError` complete it and store `result` (the report's
+    /// plist bytes). Then the next eligible command, if any, is marked sent
+    /// and returned.
+    ///
+    /// A report that names a command not queued for `id` (unknown, completed,
+    /// cancelled, or queued for another enrollment) fails with
+    /// [`QueueError::UnknownCommand`]; a non-`Idle` report without a UUID
+    /// with [`QueueError::MissingCommandUuid`]. Either way nothing changes.
+    async fn handle_report(
+        &self,
+        id: &EnrollmentId,
+        status: Status,
+        command_uuid: Option<&str>,
+        result: Option<Vec<u8>>,
+        now: UnixMillis,
+    ) -> Result<ReportOutcome>;
+
+    /// The command `uuid` and its progress for each enrollment.
+    async fn get_command(&self, uuid: &str) -> Result<Option<CommandRecord>>;
+
+    /// Cancels the command `uuid` for `id`, or for every enrollment when
+    /// `id` is `None`, where it has not completed. Returns how many queue
+    /// entries were cancelled (0 for an unknown command).
+    async fn cancel_command(
+        &self,
+        uuid: &str,
+        id: Option<&EnrollmentId>,
+        now: UnixMillis,
+    ) -> Result<usize>;
+
+    /// How many commands are queued (not completed) for `id`.
+    async fn queue_depth(&self, id: &EnrollmentId) -> Result<u64>;
+
+    /// How many queue entries are open across all enrollments.
+    async fn queue_depth_total(&self) -> Result<u64>;
+
+    // --- Inventory -------------------------------------------------------------
+
+    /// Stores the latest inventory of one kind, replacing the previous one.
+    /// `DeviceInformation` also refreshes the enrollment's summary columns
+    /// (serial number, model, OS version, device name, ...) from its
+    /// `QueryResponses` keys, given at the top level or under
+    /// `QueryResponses`.
+    async fn put_inventory(
+        &self,
+        id: &EnrollmentId,
+        kind: InventoryKind,
+        data: &serde_json::Value,
+        now: UnixMillis,
+    ) -> Result<()>;
+
+    /// The latest inventory of each kind stored for `id`
+    /// ([`Error::UnknownEnrollment`] for an unknown enrollment).
+    async fn get_inventory(&self, id: &EnrollmentId) -> Result<Inventory>;
+
+    // --- Audit -----------------------------------------------------------------
+
+    /// Appends to the audit log; returns the entry's id.
+    async fn audit(&self, entry: &AuditEntry) -> Result<i64>;
+
+    /// Audit entries with an id greater than `after`, oldest first, at most
+    /// `limit` (clamped to `1..=`[`MAX_PAGE`]).
+    async fn list_audit(&self, after: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>>;
+
+    // --- Operations ------------------------------------------------------------
+
+    /// Checks that the database answers.
+    async fn health(&self) -> Result<()>;
+}

@@ -1,0 +1,56 @@
+//! The schema migrations, one list per SQL dialect.
+//!
+//! A migration is applied once, in its own transaction, and recorded in
+//! `schema_migrations`. Both lists have the same versions and names; each
+//! version does the same thing in its dialect. Never edit a released
+//! migration: add the next one.
+
+/// One schema change.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Migration {
+    /// Applied in increasing order; recorded in `schema_migrations`.
+    pub(crate) version: i64,
+    /// A short name, recorded with the version.
+    pub(crate) name: &'static str,
+    /// The statements.
+    pub(crate) sql: &'static str,
+}
+
+/// The migrations of the SQLite schema.
+#[cfg(feature = "sqlite")]
+pub(crate) const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../migrations/sqlite/0001_initial.sql"),
+}];
+
+/// The migrations of the PostgreSQL schema.
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../migrations/postgres/0001_initial.sql"),
+}];
+
+/// The highest version of a list.
+pub(crate) fn latest(list: &[Migration]) -> i64 {
+    list.last().map_or(0, |m| m.version)
+}
+
+#[cfg(all(test, feature = "sqlite", feature = "postgres"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dialects_agree_and_versions_increase() {
+        assert_eq!(SQLITE.len(), POSTGRES.len());
+        for (i, (s, p)) in SQLITE.iter().zip(POSTGRES).enumerate() {
+            assert_eq!(s.version, i as i64 + 1);
+            assert_eq!(s.version, p.version);
+            assert_eq!(s.name, p.name);
+            assert!(!s.sql.trim().is_empty() && !p.sql.trim().is_empty());
+        }
+        assert_eq!(latest(SQLITE), SQLITE.len() as i64);
+        assert_eq!(latest(&[]), 0);
+    }
+}

@@ -1,0 +1,523 @@
+//! The SQLite backend.
+
+mod ops;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::time::Duration;
+
+use apple_mdm_protocol::EnrollmentId;
+use apple_mdm_protocol::report::Status;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::Store;
+use crate::common::{Columns, Secret, TouchCache, dedup, owned_key};
+use crate::error::{Error, Result};
+use crate::migrations::{self, SQLITE};
+use crate::model::{
+    AuditEntry, AuditRecord, AuthenticateRecord, CommandRecord, EnrollmentPage, Inventory,
+    InventoryKind, ListQuery, NewCommand, PushResult, PushTarget, ReportOutcome, Sha256,
+    TokenUpdateRecord, UnixMillis,
+};
+
+/// Settings of a [`SqliteStore`].
+#[derive(Clone, Debug)]
+pub struct SqliteConfig {
+    /// Read-only connections serving reads next to the writer (file
+    /// databases only; an in-memory database has only its writer).
+    pub readers: usize,
+    /// How long a statement waits for a lock held by another process before
+    /// failing (`PRAGMA busy_timeout`).
+    pub busy_timeout: Duration,
+    /// [`Store::touch`] moves the last-seen time only when it is at least
+    /// this old, in milliseconds.
+    pub touch_interval: UnixMillis,
+    /// Page cache of each connection, in KiB (`PRAGMA cache_size`).
+    pub cache_kib: u32,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        Self {
+            readers: 3,
+            busy_timeout: Duration::from_secs(5),
+            touch_interval: 60_000,
+            cache_kib: 16 * 1024,
+        }
+    }
+}
+
+impl SqliteConfig {
+    /// Sets [`readers`](Self::readers).
+    pub fn readers(&mut self, n: usize) -> &mut Self {
+        self.readers = n;
+        self
+    }
+
+    /// Sets [`busy_timeout`](Self::busy_timeout).
+    pub fn busy_timeout(&mut self, d: Duration) -> &mut Self {
+        self.busy_timeout = d;
+        self
+    }
+
+    /// Sets [`touch_interval`](Self::touch_interval).
+    pub fn touch_interval(&mut self, ms: UnixMillis) -> &mut Self {
+        self.touch_interval = ms;
+        self
+    }
+
+    /// Sets [`cache_kib`](Self::cache_kib).
+    pub fn cache_kib(&mut self, kib: u32) -> &mut Self {
+        self.cache_kib = kib;
+        self
+    }
+}
+
+/// A [`Store`] in an SQLite database.
+///
+/// Every change goes through one writer connection, owned by a thread of
+/// its own that runs the changes one after the other: they are serialised,
+/// and a queue entry is never handed out twice at once. Reads use a few
+/// read-only connections on tokio's blocking thread pool, which in WAL mode
+/// see the last committed state without waiting for the writer. The database runs with
+/// `journal_mode=WAL`, `synchronous=NORMAL` (a commit is durable once the
+/// WAL is checkpointed, and the database is never corrupted by a crash) and
+/// foreign keys enforced.
+///
+/// The store needs a tokio runtime (for the readers). Cloning is cheap and
+/// shares the connections; the writer thread ends, and the database is
+/// closed, when the last clone is dropped.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+/// A change for the writer thread to run.
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+#[derive(Debug)]
+struct Inner {
+    path: Option<PathBuf>,
+    /// To the writer thread, which owns the writer connection.
+    writer: mpsc::Sender<Job>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    touch: TouchCache,
+}
+
+impl SqliteStore {
+    /// Opens (creating it, and its directory, if needed) the database at
+    /// `path` with default settings, and brings its schema up to date.
+    ///
+    /// This blocks on file I/O: call it at start-up, or from
+    /// `spawn_blocking`.
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, &SqliteConfig::default())
+    }
+
+    /// [`open`](Self::open) with settings.
+    pub fn open_with(path: &Path, config: &SqliteConfig) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let mut writer = Connection::open(path)?;
+        configure(&writer, config)?;
+        // `journal_mode` answers with the mode in force.
+        let mode: String =
+            writer.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Config(format!(
+                "{} cannot use WAL mode (journal_mode is {mode})",
+                path.display()
+            )));
+        }
+        writer.pragma_update(None, "synchronous", "NORMAL")?;
+        migrate(&mut writer)?;
+        let mut readers = Vec::with_capacity(config.readers);
+        for _ in 0..config.readers {
+            let r = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )?;
+            configure(&r, config)?;
+            readers.push(Mutex::new(r));
+        }
+        Self::from_parts(Some(path.to_owned()), writer, readers, config)
+    }
+
+    /// A private in-memory database with default settings (for tests and
+    /// trials): gone when the store is dropped.
+    pub fn open_in_memory() -> Result<Self> {
+        Self::open_in_memory_with(&SqliteConfig::default())
+    }
+
+    /// [`open_in_memory`](Self::open_in_memory) with settings.
+    pub fn open_in_memory_with(config: &SqliteConfig) -> Result<Self> {
+        let mut writer = Connection::open_in_memory()?;
+        configure(&writer, config)?;
+        migrate(&mut writer)?;
+        Self::from_parts(None, writer, Vec::new(), config)
+    }
+
+    fn from_parts(
+        path: Option<PathBuf>,
+        writer: Connection,
+        readers: Vec<Mutex<Connection>>,
+        config: &SqliteConfig,
+    ) -> Result<Self> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("pippin-sqlite-writer".into())
+            .spawn(move || {
+                let mut conn = writer;
+                // Ends when every sender (every clone of the store) is gone.
+                while let Ok(job) = queue.recv() {
+                    // A panicking job has rolled its transaction back while
+                    // unwinding; its caller sees the dropped answer channel.
+                    let _ =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
+                }
+            })
+            .map_err(|e| Error::Worker(format!("starting the SQLite writer thread: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                writer: jobs,
+                readers,
+                next_reader: AtomicUsize::new(0),
+                touch: TouchCache::new(config.touch_interval),
+            }),
+        })
+    }
+
+    /// The database file (`None` in memory).
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// The highest schema migration applied.
+    pub async fn schema_version(&self) -> Result<i64> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    /// Runs `f` on the writer connection, on the writer thread.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |c| {
+            // The caller may have gone away; the change is made all the same.
+            let _ = tx.send(f(c));
+        });
+        self.inner
+            .writer
+            .send(job)
+            .map_err(|_| Error::Worker("the SQLite writer thread has stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Worker("the SQLite writer failed (it panicked)".into()))?
+    }
+
+    /// Runs `f` on a reader connection, on the blocking pool (on the writer
+    /// when there is no reader: in memory).
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        if self.inner.readers.is_empty() {
+            return self.write(move |c| f(c)).await;
+        }
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let n = inner.readers.len();
+            let start = inner.next_reader.fetch_add(1, Ordering::Relaxed) % n;
+            for i in 0..n {
+                match inner.readers[(start + i) % n].try_lock() {
+                    Ok(conn) => return f(&conn),
+                    Err(std::sync::TryLockError::Poisoned(p)) => return f(&p.into_inner()),
+                    Err(std::sync::TryLockError::WouldBlock) => {}
+                }
+            }
+            let conn = inner.readers[start]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            f(&conn)
+        })
+        .await
+        .map_err(|e| Error::Worker(e.to_string()))?
+    }
+}
+
+/// Settings every connection gets.
+fn configure(c: &Connection, config: &SqliteConfig) -> Result<()> {
+    c.busy_timeout(config.busy_timeout)?;
+    c.pragma_update(None, "foreign_keys", "ON")?;
+    c.pragma_update(None, "cache_size", -i64::from(config.cache_kib))?;
+    c.pragma_update(None, "temp_store", "MEMORY")?;
+    c.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// Applies the migrations not yet applied, each in its own immediate
+/// transaction (which also keeps another process from applying it at the
+/// same time).
+fn migrate(c: &mut Connection) -> Result<()> {
+    c.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version    INTEGER PRIMARY KEY,
+            name       TEXT    NOT NULL,
+            applied_at INTEGER NOT NULL
+        )",
+    )?;
+    let known = migrations::latest(SQLITE);
+    let found: i64 = c.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
+    if found > known {
+        return Err(Error::SchemaTooNew { found, known });
+    }
+    for m in SQLITE {
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let applied: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
+            [m.version],
+            |r| r.get(0),
+        )?;
+        if !applied {
+            tx.execute_batch(m.sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at)
+                 VALUES (?1, ?2, CAST(unixepoch('subsec') * 1000 AS INTEGER))",
+                rusqlite::params![m.version, m.name],
+            )?;
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn string(&self, i: usize) -> Result<String> {
+        Ok(self.get(i)?)
+    }
+    fn opt_string(&self, i: usize) -> Result<Option<String>> {
+        Ok(self.get(i)?)
+    }
+    fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>> {
+        Ok(self.get(i)?)
+    }
+    fn boolean(&self, i: usize) -> Result<bool> {
+        Ok(self.get(i)?)
+    }
+    fn int(&self, i: usize) -> Result<i64> {
+        Ok(self.get(i)?)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        Ok(self.get(i)?)
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn authenticate(&self, rec: &AuthenticateRecord) -> Result<()> {
+        owned_key(&EnrollmentId::device(rec.device.clone()))?;
+        let rec = rec.clone();
+        self.write(move |c| ops::authenticate(c, &rec)).await
+    }
+
+    async fn token_update(&self, id: &EnrollmentId, rec: &TokenUpdateRecord) -> Result<()> {
+        let key = owned_key(id)?;
+        let rec = rec.clone();
+        self.write(move |c| ops::token_update(c, &key, &rec)).await
+    }
+
+    async fn check_out(&self, id: &EnrollmentId, now: UnixMillis) -> Result<()> {
+        let key = owned_key(id)?;
+        self.write(move |c| ops::check_out(c, &key, now)).await
+    }
+
+    async fn get_enrollment(&self, id: &EnrollmentId) -> Result<Option<crate::Enrollment>> {
+        let key = owned_key(id)?;
+        self.read(move |c| ops::get_enrollment(c, &key)).await
+    }
+
+    async fn list_enrollments(&self, query: &ListQuery) -> Result<EnrollmentPage> {
+        let after = query.after.as_ref().map(owned_key).transpose()?;
+        let (limit, enrolled_only) = (query.limit, query.enrolled_only);
+        self.read(move |c| ops::list_enrollments(c, after.as_ref(), limit, enrolled_only))
+            .await
+    }
+
+    async fn count_enrollments(&self, enrolled_only: bool) -> Result<u64> {
+        self.read(move |c| ops::count_enrollments(c, enrolled_only))
+            .await
+    }
+
+    async fn touch(&self, id: &EnrollmentId, now: UnixMillis) -> Result<()> {
+        let key = owned_key(id)?;
+        if !self.inner.touch.due(&key.0, &key.1, now) {
+            return Ok(());
+        }
+        let interval = self.inner.touch.interval();
+        self.write(move |c| ops::touch(c, &key, now, interval))
+            .await
+    }
+
+    async fn bind_identity(&self, id: &EnrollmentId, sha256: Sha256) -> Result<()> {
+        let device = owned_key(id)?.0;
+        self.write(move |c| ops::bind_identity(c, &device, &sha256))
+            .await
+    }
+
+    async fn identity_for(&self, id: &EnrollmentId) -> Result<Option<Sha256>> {
+        let device = owned_key(id)?.0;
+        self.read(move |c| ops::identity_for(c, &device)).await
+    }
+
+    async fn rebind_identity(&self, id: &EnrollmentId, old: Sha256, new: Sha256) -> Result<()> {
+        let device = owned_key(id)?.0;
+        self.write(move |c| ops::rebind_identity(c, &device, &old, &new))
+            .await
+    }
+
+    async fn set_bootstrap_token(&self, id: &EnrollmentId, token: Option<Vec<u8>>) -> Result<()> {
+        let device = owned_key(id)?.0;
+        self.write(move |c| ops::set_device_secret(c, &device, Secret::Bootstrap, token))
+            .await
+    }
+
+    async fn get_bootstrap_token(&self, id: &EnrollmentId) -> Result<Option<Vec<u8>>> {
+        let device = owned_key(id)?.0;
+        self.read(move |c| ops::device_secret(c, &device, Secret::Bootstrap))
+            .await
+    }
+
+    async fn get_unlock_token(&self, id: &EnrollmentId) -> Result<Option<Vec<u8>>> {
+        let device = owned_key(id)?.0;
+        self.read(move |c| ops::device_secret(c, &device, Secret::Unlock))
+            .await
+    }
+
+    async fn mark_push_result(&self, id: &EnrollmentId, result: &PushResult) -> Result<()> {
+        let key = owned_key(id)?;
+        let result = result.clone();
+        self.write(move |c| ops::mark_push_result(c, &key, &result))
+            .await
+    }
+
+    async fn push_targets(&self, ids: &[EnrollmentId]) -> Result<Vec<PushTarget>> {
+        let keys = dedup(ids)
+            .iter()
+            .map(owned_key)
+            .collect::<Result<Vec<_>>>()?;
+        self.read(move |c| ops::push_targets(c, &keys)).await
+    }
+
+    async fn enqueue(&self, ids: &[EnrollmentId], cmd: NewCommand) -> Result<()> {
+        let keys = dedup(ids)
+            .iter()
+            .map(owned_key)
+            .collect::<Result<Vec<_>>>()?;
+        if keys.is_empty() {
+            return Err(Error::NoTargets);
+        }
+        self.write(move |c| ops::enqueue(c, &keys, &cmd)).await
+    }
+
+    async fn handle_report(
+        &self,
+        id: &EnrollmentId,
+        status: Status,
+        command_uuid: Option<&str>,
+        result: Option<Vec<u8>>,
+        now: UnixMillis,
+    ) -> Result<ReportOutcome> {
+        let key = owned_key(id)?;
+        let uuid = command_uuid.map(str::to_owned);
+        self.write(move |c| ops::handle_report(c, &key, status, uuid.as_deref(), result, now))
+            .await
+    }
+
+    async fn get_command(&self, uuid: &str) -> Result<Option<CommandRecord>> {
+        let uuid = uuid.to_owned();
+        self.read(move |c| ops::get_command(c, &uuid)).await
+    }
+
+    async fn cancel_command(
+        &self,
+        uuid: &str,
+        id: Option<&EnrollmentId>,
+        now: UnixMillis,
+    ) -> Result<usize> {
+        let key = id.map(owned_key).transpose()?;
+        let uuid = uuid.to_owned();
+        self.write(move |c| ops::cancel_command(c, &uuid, key.as_ref(), now))
+            .await
+    }
+
+    async fn queue_depth(&self, id: &EnrollmentId) -> Result<u64> {
+        let key = owned_key(id)?;
+        self.read(move |c| ops::queue_depth(c, Some(&key))).await
+    }
+
+    async fn queue_depth_total(&self) -> Result<u64> {
+        self.read(move |c| ops::queue_depth(c, None)).await
+    }
+
+    async fn put_inventory(
+        &self,
+        id: &EnrollmentId,
+        kind: InventoryKind,
+        data: &serde_json::Value,
+        now: UnixMillis,
+    ) -> Result<()> {
+        let key = owned_key(id)?;
+        let summary = (kind == InventoryKind::DeviceInformation)
+            .then(|| crate::common::DeviceSummary::from_device_information(data));
+        let text = data.to_string();
+        self.write(move |c| ops::put_inventory(c, &key, kind, &text, summary.as_ref(), now))
+            .await
+    }
+
+    async fn get_inventory(&self, id: &EnrollmentId) -> Result<Inventory> {
+        let key = owned_key(id)?;
+        self.read(move |c| ops::get_inventory(c, &key)).await
+    }
+
+    async fn audit(&self, entry: &AuditEntry) -> Result<i64> {
+        let entry = entry.clone();
+        self.write(move |c| ops::audit(c, &entry)).await
+    }
+
+    async fn list_audit(&self, after: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
+        self.read(move |c| ops::list_audit(c, after, limit)).await
+    }
+
+    async fn health(&self) -> Result<()> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map(drop)?)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

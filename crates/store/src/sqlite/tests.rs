@@ -1,0 +1,100 @@
+//! Checks that need the connection itself: the planner uses the indexes the
+//! queue's hot path depends on.
+
+use rusqlite::types::Value;
+
+use super::*;
+
+/// Runs `f` on the writer connection, from a plain thread.
+fn on_writer<T: Send + 'static>(
+    store: &SqliteStore,
+    f: impl FnOnce(&mut Connection) -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    store
+        .inner
+        .writer
+        .send(Box::new(move |c| tx.send(f(c)).unwrap()))
+        .unwrap();
+    rx.recv().unwrap()
+}
+
+fn plan(store: &SqliteStore, sql: &str) -> String {
+    let sql = format!("EXPLAIN QUERY PLAN {sql}");
+    on_writer(store, move |conn| {
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .unwrap();
+        rows.join("\n")
+    })
+}
+
+#[test]
+fn next_command_is_read_in_index_order() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let p = plan(
+        &store,
+        "SELECT q.seq, c.uuid, c.request_type, c.body
+         FROM queue q JOIN commands c ON c.pk = q.command
+         WHERE q.enrollment = 1 AND q.state IN ('queued', 'sent')
+         ORDER BY q.priority DESC, q.queued_at, q.seq
+         LIMIT 1",
+    );
+    assert!(p.contains("USING INDEX queue_next"), "{p}");
+    assert!(!p.contains("TEMP B-TREE"), "{p}");
+}
+
+#[test]
+fn report_and_idle_lookups_use_indexes() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let p = plan(
+        &store,
+        "SELECT q.seq FROM commands c JOIN queue q ON q.command = c.pk
+         WHERE c.uuid = 'x' AND q.enrollment = 1
+           AND q.state IN ('queued', 'sent', 'not_now')",
+    );
+    assert!(!p.contains("SCAN"), "{p}");
+    let p = plan(
+        &store,
+        "UPDATE queue SET state = 'queued' WHERE state = 'not_now' AND enrollment = 1",
+    );
+    assert!(p.contains("queue_state"), "{p}");
+    let p = plan(
+        &store,
+        "SELECT pk FROM enrollments WHERE (device, user_key) > ('a', '') ORDER BY device, user_key",
+    );
+    assert!(!p.contains("TEMP B-TREE"), "{p}");
+}
+
+#[test]
+fn file_database_runs_in_wal_mode_with_readers() {
+    let dir = test_support::tempdir();
+    let path = dir.path().join("sub").join("pippin.db");
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.path(), Some(path.as_path()));
+    let (mode, sync, fk) = on_writer(&store, |conn| {
+        let q = |p: &str| conn.query_row(p, [], |r| r.get::<_, Value>(0));
+        (
+            q("PRAGMA journal_mode").unwrap(),
+            q("PRAGMA synchronous").unwrap(),
+            q("PRAGMA foreign_keys").unwrap(),
+        )
+    });
+
+    assert_eq!(mode, Value::Text("wal".into()));
+    assert_eq!(sync, Value::Integer(1), "NORMAL");
+    assert_eq!(fk, Value::Integer(1));
+    assert_eq!(store.inner.readers.len(), SqliteConfig::default().readers);
+}
+
+#[tokio::test]
+async fn a_panicking_change_is_an_error_and_the_writer_goes_on() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let r: Result<()> = store.write(|_| panic!("boom")).await;
+    assert!(matches!(r, Err(Error::Worker(_))), "{r:?}");
+    store.health().await.unwrap();
+    assert_eq!(store.count_enrollments(false).await.unwrap(), 0);
+}
