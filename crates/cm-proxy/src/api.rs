@@ -6,6 +6,7 @@
 //! | `GET /api/v1/devices/{udid}` | one device: enrollment state and latest inventory |
 //! | `POST /api/v1/devices/{udid}/commands` | queue a command: `{"request_type": "...", "priority": 0, ...parameters}` → `201 {"command_uuid"}`; `DeviceInformation` without `Queries` asks for the routine inventory |
 //! | `POST /api/v1/devices/{udid}/push` | push to the device now |
+//! | `POST /api/v1/devices/{udid}/unenroll` | mark the device not enrolled, so that it may enroll again with a new identity (a replaced or re-imaged device) |
 //! | `GET /api/v1/commands/{uuid}` | a command's status and result per enrollment |
 //! | `DELETE /api/v1/commands/{uuid}` | cancel a command that has not completed |
 //! | `GET /api/v1/audit?after=&limit=` | who queued what |
@@ -261,6 +262,22 @@ pub async fn queue_command(
             .and_then(|p| i32::try_from(p).ok())
             .ok_or_else(|| ApiError::bad("priority must be an integer"))?,
     };
+    // ClearPasscode needs the device's UnlockToken, which the server holds.
+    if obj.get("request_type").and_then(Json_::as_str) == Some("ClearPasscode")
+        && !obj.contains_key("UnlockToken")
+    {
+        let token = app.store.get_unlock_token(&id).await?.ok_or_else(|| {
+            ApiError(
+                StatusCode::CONFLICT,
+                format!("no UnlockToken escrowed for {id}: the device has not sent one"),
+            )
+        })?;
+        use base64::Engine;
+        obj.insert(
+            "UnlockToken".to_owned(),
+            Json_::String(base64::engine::general_purpose::STANDARD.encode(token)),
+        );
+    }
     // DeviceInformation without Queries asks for the routine inventory.
     if obj.get("request_type").and_then(Json_::as_str) == Some("DeviceInformation")
         && !obj.contains_key("Queries")
@@ -380,6 +397,32 @@ pub async fn push_device(
         })
         .await?;
     Ok(Json(json!({ "push": result })))
+}
+
+/// `POST /api/v1/devices/{udid}/unenroll`.
+pub async fn unenroll_device(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(udid): Path<String>,
+) -> ApiResult<Json<Json_>> {
+    let actor = authorize(&app, &headers)?;
+    let id = device_id(&udid, None)?;
+    if app.store.get_enrollment(&id).await?.is_none() {
+        return Err(ApiError::not_found(format!("no device {id}")));
+    }
+    let now = now_ms();
+    app.store.check_out(&id, now).await?;
+    app.store
+        .audit(&AuditEntry {
+            at: now,
+            actor: actor.clone(),
+            action: "unenroll".to_owned(),
+            target: id.to_string(),
+            detail: json!({}),
+        })
+        .await?;
+    info!(enrollment = %id, actor, "device marked not enrolled; it may enroll again");
+    Ok(Json(json!({ "udid": id.device, "enrolled": false })))
 }
 
 /// `GET /api/v1/commands/{uuid}`.

@@ -40,6 +40,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/devices/{udid}", get(api::get_device))
         .route("/devices/{udid}/commands", post(api::queue_command))
         .route("/devices/{udid}/push", post(api::push_device))
+        .route("/devices/{udid}/unenroll", post(api::unenroll_device))
         .route(
             "/commands/{uuid}",
             get(api::get_command).delete(api::cancel_command),

@@ -164,7 +164,14 @@ async fn check_binding(
         app.metrics.rejected.inc();
         return Err(MdmResponse::text(401, "unknown device"));
     };
-    if enrollment.checked_out_at.is_some() && !enrollment.enrolled {
+    // Checked out (or erased, or released by an administrator) since its
+    // last Authenticate: refused until it enrolls again.
+    let checked_out = match (enrollment.checked_out_at, enrollment.authenticated_at) {
+        (Some(out), Some(auth)) => out > auth,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if checked_out && !enrollment.enrolled {
         info!(enrollment = %id, "checked-out device refused");
         app.metrics.rejected.inc();
         return Err(MdmResponse::text(401, "device is not enrolled"));
@@ -320,6 +327,12 @@ async fn report(
             && let Some(summary) = r.error_summary()
         {
             info!(enrollment = %id, command_uuid = done.uuid, errors = summary, "device error");
+        }
+        if done.status == Status::Acknowledged && done.request_type == "EraseDevice" {
+            // An erased device comes back with a new identity and a new
+            // Authenticate, and never sends CheckOut: it is no longer enrolled.
+            app.store.check_out(&id.device_channel(), now).await?;
+            info!(enrollment = %id, "device erased; it may enroll again");
         }
         if done.status == Status::Acknowledged
             && let Some(kind) = inventory_kind(&done.request_type)

@@ -282,17 +282,9 @@ async fn identities_are_checked(backend: &str) {
     let leaf = pippin_service::issue_client_cert(&other, "intruder", std::time::SystemTime::now())
         .unwrap();
     let intruder = s.client(Some((&leaf.cert_pem, leaf.key_pem.expose())));
-    let r = tokio::spawn(async move {
-        intruder
-            .request(
-                "PUT",
-                "/mdm/connect",
-                &[],
-                CommandReport::idle(d1.identity.clone()).to_xml(),
-            )
-            .await
-    })
-    .await;
+    let idle1 = CommandReport::idle(d1.identity.clone()).to_xml();
+    let r = tokio::spawn(async move { intruder.request("PUT", "/mdm/connect", &[], idle1).await })
+        .await;
     assert!(
         r.is_err() || r.as_ref().is_ok_and(|(st, _)| *st == 401),
         "intruder got {r:?}"
@@ -321,6 +313,49 @@ async fn identities_are_checked(backend: &str) {
         .request("PUT", "/mdm/checkin", &[], d2.authenticate())
         .await;
     assert_eq!(st, 200, "re-enrollment after check-out");
+    let (st, _) = again
+        .request("PUT", "/mdm/checkin", &[], d2.token_update())
+        .await;
+    assert_eq!(st, 200);
+
+    // An erased device comes back with a new identity.
+    let erase = queue(&s, &d1.udid, json!({"request_type": "EraseDevice"})).await;
+    let (_, body) = d1.idle().await;
+    assert_eq!(Command::decode(&body).unwrap().command_uuid, erase);
+    let ack = CommandReport::answer(
+        d1.identity.clone(),
+        erase,
+        Status::Acknowledged,
+        Default::default(),
+    );
+    let (st, _) = d1.connect(ack.to_xml()).await;
+    assert_eq!(st, 200);
+    let (cert, key, _, _) = common::scep_identity(&s, "d1-after-erase").await;
+    let reborn = s.client(Some((&cert, &key)));
+    let (st, _) = reborn
+        .request("PUT", "/mdm/checkin", &[], d1.authenticate())
+        .await;
+    assert_eq!(st, 200, "re-enrollment after erase");
+
+    // An administrator can release a device that went away without either.
+    let (cert, key, _, _) = common::scep_identity(&s, "d2-third").await;
+    let third = s.client(Some((&cert, &key)));
+    let (st, _) = third
+        .request("PUT", "/mdm/checkin", &[], d2.authenticate())
+        .await;
+    assert_eq!(st, 401, "still bound to the second identity");
+    let (st, r) = s
+        .api(
+            "POST",
+            &format!("/api/v1/devices/{}/unenroll", d2.udid),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{r}");
+    let (st, _) = third
+        .request("PUT", "/mdm/checkin", &[], d2.authenticate())
+        .await;
+    assert_eq!(st, 200, "re-enrollment after unenroll");
     s.stop().await;
 }
 
