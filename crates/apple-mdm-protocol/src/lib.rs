@@ -49,6 +49,7 @@ pub use command::{Command, CommandBody};
 pub use error::{Error, Result};
 pub use identity::{Channel, EnrollmentId, Identity};
 pub use message::{
-    Message, MessageKind, classify, decode_message, decode_message_with, message_from_value,
+    Message, MessageKind, classify, decode_message, decode_message_with, decode_request,
+    message_from_value,
 };
 pub use report::{CommandReport, Status};

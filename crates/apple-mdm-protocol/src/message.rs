@@ -4,7 +4,7 @@ use pippin_plist::{Dictionary, Limits, Value};
 
 use crate::checkin::CheckIn;
 use crate::error::{Error, Result};
-use crate::identity::Identity;
+use crate::identity::{EnrollmentId, Identity};
 use crate::report::CommandReport;
 
 /// Anything a device sends: a check-in or a command report.
@@ -72,6 +72,15 @@ pub fn decode_message(body: &[u8]) -> Result<Message> {
 pub fn decode_message_with(body: &[u8], limits: &Limits) -> Result<Message> {
     let value = pippin_plist::from_bytes_with(body, limits)?;
     message_from_value(value)
+}
+
+/// What an MDM server's request handler does first with a body: decode it
+/// within `limits` and name the enrollment it belongs to (an error when the
+/// message identifies none).
+pub fn decode_request(body: &[u8], limits: &Limits) -> Result<(Message, EnrollmentId)> {
+    let message = decode_message_with(body, limits)?;
+    let id = message.identity().enrollment_id()?;
+    Ok((message, id))
 }
 
 /// Classifies and decodes an already-parsed plist value.

@@ -16,7 +16,7 @@ use std::time::SystemTime;
 
 use apple_mdm_protocol::checkin::{CheckInMessage, bootstrap_token_response};
 use apple_mdm_protocol::{
-    CheckIn, CommandReport, EnrollmentId, Message, Status, decode_message_with, signature,
+    CheckIn, CommandReport, EnrollmentId, Message, Status, decode_request, signature,
 };
 use pippin_plist::Limits;
 use pippin_store::{AuthenticateRecord, InventoryKind, QueueError, TokenUpdateRecord};
@@ -113,18 +113,10 @@ pub async fn handle(app: &Arc<App>, presented: Presented<'_>, body: &[u8]) -> Md
     let limits = Limits::default()
         .max_input_len(app.config.max_body_bytes)
         .clone();
-    let message = match decode_message_with(body, &limits) {
+    let (message, id) = match decode_request(body, &limits) {
         Ok(m) => m,
         Err(e) => {
             warn!(error = %e, bytes = body.len(), "undecodable MDM message");
-            app.metrics.malformed.inc();
-            return MdmResponse::text(400, &format!("malformed message: {e}"));
-        }
-    };
-    let id = match message.identity().enrollment_id() {
-        Ok(id) => id,
-        Err(e) => {
-            warn!(error = %e, "message names no enrollment");
             app.metrics.malformed.inc();
             return MdmResponse::text(400, &format!("malformed message: {e}"));
         }
