@@ -69,6 +69,34 @@ pub struct ServeArgs {
     /// Log files to keep, the live one included [default: 10; 1..20].
     #[arg(long, env = "PIPPIN_LOG_MAX_FILES", value_name = "N")]
     log_max_files: Option<u32>,
+    /// PostgreSQL connection pool size [default: 16].
+    #[arg(long, env = "PIPPIN_DATABASE_POOL_SIZE", value_name = "N")]
+    database_pool_size: Option<usize>,
+    /// PostgreSQL schema for the tables, created if missing [default: the
+    /// database's default].
+    #[arg(long, env = "PIPPIN_DATABASE_SCHEMA", value_name = "NAME")]
+    database_schema: Option<String>,
+    /// Largest request body accepted from a device, bytes [default: 16777216].
+    #[arg(long, env = "PIPPIN_MAX_BODY_BYTES", value_name = "BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Require TLS 1.3 [default: TLS 1.2 and 1.3].
+    #[arg(long, env = "PIPPIN_TLS13_ONLY")]
+    tls13_only: bool,
+    /// Validity of issued device identity certificates in days [default: 365].
+    #[arg(long, env = "PIPPIN_SCEP_VALIDITY_DAYS", value_name = "DAYS")]
+    scep_validity_days: Option<u32>,
+    /// Organisation name shown in the enrollment profile.
+    #[arg(long, env = "PIPPIN_PROFILE_ORGANIZATION", value_name = "NAME")]
+    profile_organization: Option<String>,
+    /// PayloadIdentifier of the enrollment profile [default: com.github.pippin.enroll].
+    #[arg(long, env = "PIPPIN_PROFILE_IDENTIFIER", value_name = "ID")]
+    profile_identifier: Option<String>,
+    /// Serve the enrollment profile unsigned [default: signed with the server certificate].
+    #[arg(long, env = "PIPPIN_PROFILE_UNSIGNED")]
+    profile_unsigned: bool,
+    /// Do not copy log lines to standard error.
+    #[arg(long, env = "PIPPIN_LOG_QUIET")]
+    log_quiet: bool,
 }
 
 impl ServeArgs {
@@ -101,6 +129,25 @@ impl ServeArgs {
         }
         s.log_max_bytes = self.log_max_bytes.or(s.log_max_bytes);
         s.log_max_files = self.log_max_files.or(s.log_max_files);
+        if let Some(v) = self.database_pool_size {
+            s.pool_size = v;
+        }
+        s.database_schema = self.database_schema.clone().or(s.database_schema);
+        if let Some(v) = self.max_body_bytes {
+            s.max_body_bytes = v;
+        }
+        s.tls13_only |= self.tls13_only;
+        if let Some(v) = self.scep_validity_days {
+            s.scep_validity_days = v;
+        }
+        s.organization = self.profile_organization.clone().or(s.organization);
+        s.profile_identifier = self.profile_identifier.clone().or(s.profile_identifier);
+        if self.profile_unsigned {
+            s.sign_profile = false;
+        }
+        if self.log_quiet {
+            s.log_stderr = false;
+        }
         Ok(s)
     }
 }
