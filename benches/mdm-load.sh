@@ -19,8 +19,9 @@ COMMANDS="${COMMANDS:-5}"
 PORT="${PORT:-18960}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
-cargo build --release -q -p pippin -p pippin-examples --example mdm-device-sim
-cargo build --release -q -p pippin
+if [ -z "${SKIP_BUILD:-}" ]; then
+    cargo build --release -q -p pippin -p pippin-examples --example mdm-device-sim
+fi
 PIPPIN="$TARGET_DIR/release/pippin"
 SIM="$TARGET_DIR/release/examples/mdm-device-sim"
 WORK="$(mktemp -d)"
