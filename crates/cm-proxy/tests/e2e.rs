@@ -452,3 +452,82 @@ both!(
     bad_input_sqlite,
     bad_input_postgres
 );
+
+/// Behind a TLS-terminating proxy no client certificate arrives; with
+/// `trust_mdm_signature` the verified `Mdm-Signature` header identifies the
+/// device instead, and a bad or missing one is refused.
+async fn mdm_signature_identity(backend: &str) {
+    let Some(s) = server_with(backend, |st| st.trust_mdm_signature = true).await else {
+        return;
+    };
+    let d = Device::enroll(&s, 6).await;
+    let uuid = queue(&s, &d.udid, json!({"request_type": "ProfileList"})).await;
+    let signer = apple_mdm_protocol::signature::SigningIdentity::from_pem(
+        d.cert_pem.as_bytes(),
+        d.key_pem.as_bytes(),
+    )
+    .unwrap();
+    let anon = s.client(None);
+    let body = CommandReport::idle(d.identity.clone()).to_xml();
+    let header = signer.mdm_signature_header(&body).unwrap();
+    let (st, resp) = anon
+        .request(
+            "PUT",
+            "/mdm/connect",
+            &[("mdm-signature", header.clone())],
+            body.clone(),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(Command::decode(&resp).unwrap().command_uuid, uuid);
+
+    // The signature covers the exact body: another body with it is refused.
+    let other = CommandReport::answer(
+        d.identity.clone(),
+        uuid,
+        Status::Acknowledged,
+        Default::default(),
+    )
+    .to_xml();
+    let (st, _) = anon
+        .request("PUT", "/mdm/connect", &[("mdm-signature", header)], other)
+        .await;
+    assert_eq!(st, 401);
+    let (st, _) = anon
+        .request(
+            "PUT",
+            "/mdm/connect",
+            &[("mdm-signature", "bm90IGNtcw==".into())],
+            body,
+        )
+        .await;
+    assert_eq!(st, 401);
+    s.stop().await;
+}
+
+async fn server_with(
+    backend: &str,
+    tweak: impl FnOnce(&mut cm_proxy::config::Settings) + Send + 'static,
+) -> Option<Server> {
+    let data = tempfile::tempdir().unwrap();
+    match backend {
+        "sqlite" => Some(Server::start_in(data, None, tweak).await),
+        _ => {
+            let url = common::postgres_url()?;
+            let schema = format!("e2e_{}", uuid::Uuid::new_v4().simple());
+            Some(
+                Server::start_in(data, Some(url), move |s| {
+                    s.database_schema = Some(schema);
+                    tweak(s);
+                })
+                .await,
+            )
+        }
+    }
+}
+
+both!(
+    mdm_signature_identity,
+    mdm_signature_sqlite,
+    mdm_signature_postgres
+);
