@@ -10,6 +10,7 @@
 //! | `GET /api/v1/commands/{uuid}` | a command's status and result per enrollment |
 //! | `DELETE /api/v1/commands/{uuid}` | cancel a command that has not completed |
 //! | `GET /api/v1/audit?after=&limit=` | who queued what |
+//! | `GET /api/v1/openapi.json` | the OpenAPI 3.0 document describing all of this (no token needed) |
 //!
 //! Errors are JSON: `{"error": "what went wrong"}` with a 4xx/5xx status.
 

@@ -46,6 +46,7 @@ pub fn router(app: Arc<App>) -> Router {
             get(api::get_command).delete(api::cancel_command),
         )
         .route("/audit", get(api::list_audit))
+        .route("/openapi.json", get(openapi))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(1024 * 1024));
     Router::new()
@@ -68,6 +69,20 @@ async fn enroll(State(app): State<Arc<App>>) -> Response {
             HeaderValue::from_static("application/x-apple-aspen-config"),
         )],
         app.profile.clone(),
+    )
+        .into_response()
+}
+
+/// The admin API's OpenAPI document.
+pub const OPENAPI: &str = include_str!("openapi/v1.json");
+
+async fn openapi() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI,
     )
         .into_response()
 }
