@@ -157,19 +157,36 @@ struct ScepQuery {
     message: Option<String>,
 }
 
-fn scep_answer(app: &App, operation: Option<&str>, message: Option<&[u8]>) -> Response {
+async fn scep_answer(app: &App, operation: Option<&str>, message: Option<&[u8]>) -> Response {
     let Some(op) = operation else {
         return (StatusCode::BAD_REQUEST, "missing operation").into_response();
     };
     let mut rng = scep::rand_core::UnwrapErr(getrandom::SysRng);
-    match app.scep.handle(op, message, SystemTime::now(), &mut rng) {
+    let now = SystemTime::now();
+    match app.scep.handle(op, message, now, &mut rng) {
         Ok(resp) => {
             match &resp.outcome {
-                scep::Outcome::Issued(i) => info!(
-                    transaction = i.transaction_id.as_str(),
-                    renewal = i.is_renewal(),
-                    "SCEP certificate issued"
-                ),
+                scep::Outcome::Issued(i) => {
+                    info!(
+                        transaction = i.transaction_id.as_str(),
+                        renewal = i.is_renewal(),
+                        "SCEP certificate issued"
+                    );
+                    // A renewal: remember what the new certificate replaces,
+                    // so the device is re-bound when it first presents it.
+                    if let Some(old) = &i.renewal_of {
+                        let old_sha = pippin_service::cert_sha256(old);
+                        let at = now
+                            .duration_since(SystemTime::UNIX_EPOCH)
+                            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                            .unwrap_or(0);
+                        if let Err(e) = app.store.record_renewal(old_sha, i.sha256, at).await {
+                            warn!(error = %e, "cannot record the SCEP renewal");
+                            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+                                .into_response();
+                        }
+                    }
+                }
                 scep::Outcome::Rejected(r) => warn!(
                     transaction = r.transaction_id.as_str(),
                     reason = %r.reason,
@@ -197,6 +214,7 @@ async fn scep_get(State(app): State<Arc<App>>, Query(q): Query<ScepQuery>) -> Re
         q.operation.as_deref(),
         q.message.as_deref().map(str::as_bytes),
     )
+    .await
 }
 
 async fn scep_post(
@@ -204,7 +222,7 @@ async fn scep_post(
     Query(q): Query<ScepQuery>,
     body: Bytes,
 ) -> Response {
-    scep_answer(&app, q.operation.as_deref(), Some(&body))
+    scep_answer(&app, q.operation.as_deref(), Some(&body)).await
 }
 
 /// Serves HTTPS on `listener` until `shutdown` resolves.

@@ -170,6 +170,30 @@ async fn check_binding(
     }
     match enrollment.identity {
         Some(bound) if pippin_service::constant_time_eq(&bound, &cert_sha) => Ok(()),
+        // A certificate renewed through SCEP from the bound one: re-bind.
+        Some(bound)
+            if app
+                .store
+                .renewed_from(cert_sha)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|old| pippin_service::constant_time_eq(&old, &bound)) =>
+        {
+            match app.store.rebind_identity(&device, bound, cert_sha).await {
+                Ok(()) => {
+                    info!(enrollment = %id, "identity re-bound to the renewed certificate");
+                    Ok(())
+                }
+                Err(e) => {
+                    warn!(enrollment = %id, error = %e, "cannot re-bind the renewed identity");
+                    Err(MdmResponse::text(
+                        401,
+                        "certificate does not match this device",
+                    ))
+                }
+            }
+        }
         _ => {
             warn!(enrollment = %id, "certificate differs from the one bound at enrollment");
             app.metrics.rejected.inc();

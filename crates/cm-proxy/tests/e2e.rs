@@ -579,3 +579,82 @@ async fn openapi_document_describes_the_routes() {
     }
     s.stop().await;
 }
+
+/// SCEP renewal: the device asks for a new certificate with a `RenewalReq`
+/// signed by its current one (no challenge); the first request with the new
+/// certificate re-binds the enrollment, and the old certificate is refused
+/// from then on.
+async fn renewal_rebinds(backend: &str) {
+    use scep::client::Requester;
+    use scep::rsa::pkcs8::DecodePrivateKey;
+    use scep::{ContentEncryption, MessageType, Nonce, TransactionId};
+
+    let Some(s) = server(backend).await else {
+        return;
+    };
+    let d = Device::enroll(&s, 7).await;
+    let anon = s.client(None);
+    let (_, ca) = anon
+        .request("GET", "/scep?operation=GetCACert", &[], Vec::new())
+        .await;
+    let mut rng = common::rng();
+    let key = scep::rsa::PrivateKey::from_pkcs8_pem(&d.key_pem).unwrap();
+    let req = Requester::new(d.cert_der.clone(), key).unwrap();
+    let subject = format!("CN={}", d.udid);
+    let csr = req.certification_request(&subject, None, &mut rng).unwrap();
+    let msg = req
+        .request(
+            MessageType::RenewalReq,
+            &csr,
+            &ca,
+            ContentEncryption::Aes256Cbc,
+            &TransactionId::new("renewal-7").unwrap(),
+            Nonce::random(&mut rng),
+            std::time::SystemTime::now(),
+            &mut rng,
+        )
+        .unwrap();
+    let (st, rep) = anon
+        .request("POST", "/scep?operation=PKIOperation", &[], msg)
+        .await;
+    assert_eq!(st, 200);
+    let rep = req.read_cert_rep(&rep, &mut rng).unwrap();
+    assert!(
+        !rep.certificates.is_empty(),
+        "renewal refused: {:?}",
+        rep.attributes
+    );
+    let new_pem = der::pem::encode_string(
+        "CERTIFICATE",
+        der::pem::LineEnding::LF,
+        &rep.certificates[0],
+    )
+    .unwrap();
+    let renewed = s.client(Some((&new_pem, &d.key_pem)));
+
+    let (st, _) = renewed
+        .request(
+            "PUT",
+            "/mdm/connect",
+            &[],
+            CommandReport::idle(d.identity.clone()).to_xml(),
+        )
+        .await;
+    assert_eq!(st, 200, "the renewed certificate is accepted and re-bound");
+    let (_, dev) = s
+        .api("GET", &format!("/api/v1/devices/{}", d.udid), None)
+        .await;
+    assert_eq!(
+        dev["identity_sha256"],
+        hex::encode(pippin_service::cert_sha256(&rep.certificates[0]))
+    );
+    let (st, _) = d.idle().await;
+    assert_eq!(st, 401, "the replaced certificate no longer works");
+    s.stop().await;
+}
+
+both!(
+    renewal_rebinds,
+    renewal_rebinds_sqlite,
+    renewal_rebinds_postgres
+);

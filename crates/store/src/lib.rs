@@ -209,6 +209,15 @@ pub trait Store: Send + Sync + 'static {
     /// nothing changes.
     async fn rebind_identity(&self, id: &EnrollmentId, old: Sha256, new: Sha256) -> Result<()>;
 
+    /// Records that the certificate `new` was issued (by SCEP `RenewalReq`)
+    /// as the renewal of `old`, so that the device bound to `old` may be
+    /// re-bound to `new` when it first presents it. Recording the same `new`
+    /// again replaces the earlier record.
+    async fn record_renewal(&self, old: Sha256, new: Sha256, now: UnixMillis) -> Result<()>;
+
+    /// The certificate `new` renewed, if it was issued as a renewal.
+    async fn renewed_from(&self, new: Sha256) -> Result<Option<Sha256>>;
+
     /// Escrows (`Some`) or removes (`None`) the device's bootstrap token.
     async fn set_bootstrap_token(&self, id: &EnrollmentId, token: Option<Vec<u8>>) -> Result<()>;
 

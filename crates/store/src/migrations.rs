@@ -18,19 +18,33 @@ pub(crate) struct Migration {
 
 /// The migrations of the SQLite schema.
 #[cfg(feature = "sqlite")]
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/sqlite/0001_initial.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "identity_renewals",
+        sql: include_str!("../migrations/sqlite/0002_identity_renewals.sql"),
+    },
+];
 
 /// The migrations of the PostgreSQL schema.
 #[cfg(feature = "postgres")]
-pub(crate) const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/postgres/0001_initial.sql"),
-}];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "identity_renewals",
+        sql: include_str!("../migrations/postgres/0002_identity_renewals.sql"),
+    },
+];
 
 /// The highest version of a list.
 pub(crate) fn latest(list: &[Migration]) -> i64 {

@@ -639,6 +639,37 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn record_renewal(&self, old: Sha256, new: Sha256, now: UnixMillis) -> Result<()> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "INSERT INTO identity_renewals (new_sha256, old_sha256, renewed_at)
+                 VALUES ($1, $2, $3)
+                 ON CONFLICT (new_sha256) DO UPDATE SET old_sha256 = EXCLUDED.old_sha256,
+                     renewed_at = EXCLUDED.renewed_at",
+            )
+            .await?;
+        c.execute(&stmt, &[&&new[..], &&old[..], &now]).await?;
+        Ok(())
+    }
+
+    async fn renewed_from(&self, new: Sha256) -> Result<Option<Sha256>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached("SELECT old_sha256 FROM identity_renewals WHERE new_sha256 = $1")
+            .await?;
+        match c.query_opt(&stmt, &[&&new[..]]).await? {
+            None => Ok(None),
+            Some(row) => {
+                let v: Vec<u8> = row.get(0);
+                Ok(Some(v.try_into().map_err(|_| Error::Corrupt {
+                    what: "identity_renewals.old_sha256",
+                    detail: "not 32 bytes".to_owned(),
+                })?))
+            }
+        }
+    }
+
     async fn set_bootstrap_token(&self, id: &EnrollmentId, token: Option<Vec<u8>>) -> Result<()> {
         let device = key(id)?.0;
         let c = self.client().await?;

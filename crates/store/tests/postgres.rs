@@ -295,9 +295,9 @@ async fn concurrent_starts_migrate_once() {
         .unwrap();
     drop(client);
     let _ = task.await;
-    assert_eq!(rows, 1);
-    assert_eq!(versions, vec![Ok(1); 4]);
-    assert_eq!(again, Ok(1));
+    assert_eq!(rows, 2, "each migration recorded once");
+    assert_eq!(versions, vec![Ok(2); 4]);
+    assert_eq!(again, Ok(2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,7 +318,7 @@ async fn a_newer_schema_is_refused() {
         r,
         Err(pippin_store::Error::SchemaTooNew {
             found: 999,
-            known: 1
+            known: 2
         })
     ));
 }

@@ -122,25 +122,27 @@ async fn migrations_are_idempotent() {
     let dir = test_support::tempdir();
     let path = dir.path().join("pippin.db");
     let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().await.unwrap(), 1);
+    assert_eq!(s.schema_version().await.unwrap(), 2);
     suite::enroll(&s, "M-1", 1).await;
     drop(s);
     for _ in 0..3 {
         let s = SqliteStore::open(&path).unwrap();
-        assert_eq!(s.schema_version().await.unwrap(), 1);
+        assert_eq!(s.schema_version().await.unwrap(), 2);
         assert_eq!(s.count_enrollments(false).await.unwrap(), 1);
     }
     let conn = rusqlite::Connection::open(&path).unwrap();
     let rows: i64 = conn
         .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(rows, 1);
+    assert_eq!(rows, 2);
     let (version, name): (i64, String) = conn
-        .query_row("SELECT version, name FROM schema_migrations", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT version, name FROM schema_migrations ORDER BY version DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
-    assert_eq!((version, name.as_str()), (1, "initial"));
+    assert_eq!((version, name.as_str()), (2, "identity_renewals"));
 }
 
 #[tokio::test]
@@ -159,7 +161,7 @@ async fn a_newer_schema_is_refused() {
         SqliteStore::open(&path),
         Err(Error::SchemaTooNew {
             found: 999,
-            known: 1
+            known: 2
         })
     ));
 }

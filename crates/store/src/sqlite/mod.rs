@@ -397,6 +397,15 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn record_renewal(&self, old: Sha256, new: Sha256, now: UnixMillis) -> Result<()> {
+        self.write(move |c| ops::record_renewal(c, &old, &new, now))
+            .await
+    }
+
+    async fn renewed_from(&self, new: Sha256) -> Result<Option<Sha256>> {
+        self.read(move |c| ops::renewed_from(c, &new)).await
+    }
+
     async fn set_bootstrap_token(&self, id: &EnrollmentId, token: Option<Vec<u8>>) -> Result<()> {
         let device = owned_key(id)?.0;
         self.write(move |c| ops::set_device_secret(c, &device, Secret::Bootstrap, token))

@@ -293,6 +293,29 @@ pub(super) fn rebind_identity(
     Ok(())
 }
 
+pub(super) fn record_renewal(
+    c: &mut Connection,
+    old: &Sha256,
+    new: &Sha256,
+    now: UnixMillis,
+) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO identity_renewals (new_sha256, old_sha256, renewed_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (new_sha256) DO UPDATE SET old_sha256 = excluded.old_sha256,
+             renewed_at = excluded.renewed_at",
+    )?
+    .execute(params![&new[..], &old[..], now])?;
+    Ok(())
+}
+
+pub(super) fn renewed_from(c: &Connection, new: &Sha256) -> Result<Option<Sha256>> {
+    let v: Option<Vec<u8>> = c
+        .prepare_cached("SELECT old_sha256 FROM identity_renewals WHERE new_sha256 = ?1")?
+        .query_row([&new[..]], |r| r.get(0))
+        .optional()?;
+    v.map(sha256).transpose()
+}
+
 pub(super) fn set_device_secret(
     c: &mut Connection,
     device: &str,

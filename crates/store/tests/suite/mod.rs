@@ -371,6 +371,14 @@ pub async fn identity_binding(s: &dyn Store) {
         s.identity_for(&user("ID-1", "U")).await.unwrap(),
         Some([3; 32])
     );
+
+    // Renewal records: what a certificate renewed, replaced on repeat.
+    assert_eq!(s.renewed_from([9; 32]).await.unwrap(), None);
+    s.record_renewal([3; 32], [9; 32], 50).await.unwrap();
+    assert_eq!(s.renewed_from([9; 32]).await.unwrap(), Some([3; 32]));
+    s.record_renewal([4; 32], [9; 32], 60).await.unwrap();
+    assert_eq!(s.renewed_from([9; 32]).await.unwrap(), Some([4; 32]));
+    assert_eq!(s.renewed_from([3; 32]).await.unwrap(), None);
 }
 
 pub async fn bootstrap_token_escrow(s: &dyn Store) {
