@@ -11,7 +11,7 @@ use std::time::Duration;
 use apns::client::{ApnsClient, ApnsConfig};
 use apns::{PushCertificate, PushRequest, Reason, RetryPolicy, Uuid, Verdict};
 use serde_json::Value;
-use test_support::{python, require_peer, require_python, run_ok, tempdir};
+use test_support::{python, require_peer, require_python, tempdir};
 
 const UUID: &str = "18a16429-886b-41f1-9c30-2bd04ae4fc37";
 
@@ -45,11 +45,7 @@ struct Pki {
     push: PushCertificate,
 }
 
-fn openssl(args: &[&str]) {
-    let mut cmd = vec!["openssl"];
-    cmd.extend_from_slice(args);
-    run_ok(&cmd, b"");
-}
+use test_support::openssl;
 
 fn path_of(dir: &Path, name: &str) -> String {
     dir.join(name).to_str().unwrap().to_owned()
@@ -59,77 +55,7 @@ fn path_of(dir: &Path, name: &str) -> String {
 /// certificate (the server trusts it as the client CA).
 fn pki() -> Pki {
     let dir = tempdir();
-    let p = |n: &str| path_of(dir.path(), n);
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=Test APNs CA",
-        "-keyout",
-        &p("ca.key"),
-        "-out",
-        &p("ca.pem"),
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        &p("server.key"),
-        "-out",
-        &p("server.csr"),
-    ]);
-    std::fs::write(
-        dir.path().join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        &p("server.csr"),
-        "-CA",
-        &p("ca.pem"),
-        "-CAkey",
-        &p("ca.key"),
-        "-set_serial",
-        "2",
-        "-days",
-        "2",
-        "-extfile",
-        &p("server.ext"),
-        "-out",
-        &p("server.pem"),
-    ]);
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        &format!("/UID=com.apple.mgmt.External.{UUID}/CN=APSP:{UUID}/C=US"),
-        "-keyout",
-        &p("push.key"),
-        "-out",
-        &p("push.pem"),
-    ]);
+    test_support::apns_test_pki(dir.path(), UUID);
     let read = |n: &str| std::fs::read_to_string(dir.path().join(n)).unwrap();
     let push = PushCertificate::from_pem(&read("push.pem"), &read("push.key")).unwrap();
     Pki {

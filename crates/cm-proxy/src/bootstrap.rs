@@ -12,11 +12,11 @@ use apple_mdm_protocol::signature::SigningIdentity;
 use pippin_service::{ClientAuth, MinTlsVersion, Secret};
 use pippin_store::{PostgresConfig, PostgresStore, SqliteStore, Store};
 use scep::{CertificateAuthority, ScepConfig, ScepServer, StaticChallenge};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::push::{PushSender, RecordingPushSender};
+use crate::push::{ApnsPushSender, PushSender, RecordingPushSender};
 use crate::state::{App, Metrics, RuntimeConfig};
 
 /// What `build` made: the shared state and the TLS configuration.
@@ -44,6 +44,11 @@ pub struct StartupNotes {
     pub topic_is_placeholder: bool,
     /// The database in use (no password).
     pub database: String,
+    /// Where pushes go (`apns https://…`, `recording …`).
+    pub push: String,
+    /// The push certificate's topic differs from the one in use before:
+    /// what that means for enrolled devices.
+    pub topic_warning: Option<String>,
 }
 
 fn rng() -> scep::rand_core::UnwrapErr<getrandom::SysRng> {
@@ -119,13 +124,134 @@ pub async fn open_store(s: &Settings) -> Result<(Arc<dyn Store>, String)> {
     }
 }
 
-/// Builds the service with the recording push sender.
-pub async fn build(s: &Settings) -> Result<Built> {
-    build_with_push(s, Arc::new(RecordingPushSender::new())).await
+/// Reads the push certificate the settings name, if they name one.
+fn load_push_certificate(s: &Settings) -> Result<Option<apns::PushCertificate>> {
+    let (cert, key) = match (&s.apns_cert, &s.apns_key) {
+        (None, None) => return Ok(None),
+        (Some(c), Some(k)) => (c, k),
+        _ => {
+            return Err(Error::Config(
+                "apns: give both the push certificate (cert) and its key (key), or neither"
+                    .to_owned(),
+            ));
+        }
+    };
+    let cert_pem = std::fs::read_to_string(cert).map_err(|e| Error::io(cert, e))?;
+    let key_pem = std::fs::read_to_string(key).map_err(|e| Error::io(key, e))?;
+    let pc = apns::PushCertificate::from_pem(&cert_pem, &key_pem).map_err(|e| {
+        Error::Config(format!(
+            "push certificate {} / key {}: {e}",
+            cert.display(),
+            key.display()
+        ))
+    })?;
+    Ok(Some(pc))
 }
 
-/// Builds the service.
+/// The APNs push sender for `cert`, with the settings' endpoint and CA.
+fn apns_sender(s: &Settings, cert: &apns::PushCertificate) -> Result<ApnsPushSender> {
+    let url = s.apns_url().to_owned();
+    let mut config = apns::client::ApnsConfig::default();
+    config.endpoint(url.clone());
+    if let Some(ca) = &s.apns_ca {
+        let pem = std::fs::read_to_string(ca).map_err(|e| Error::io(ca, e))?;
+        config.extra_ca_pem(pem);
+    }
+    let client = apns::client::ApnsClient::new(cert, config)
+        .map_err(|e| Error::Config(format!("apns endpoint {url:?}: {e}")))?;
+    let info = cert.info();
+    let now = SystemTime::now();
+    if info.is_expired_at(now) {
+        error!(
+            topic = cert.topic(),
+            "the push certificate has expired: APNs will refuse every push until it is renewed"
+        );
+    } else if info.is_expired_at(now + std::time::Duration::from_secs(30 * 24 * 3600)) {
+        warn!(
+            topic = cert.topic(),
+            "the push certificate expires within 30 days: renew it in the Apple Push Certificates Portal"
+        );
+    }
+    info!(
+        topic = cert.topic(),
+        subject_cn = info.subject_cn.as_deref().unwrap_or(""),
+        endpoint = %url,
+        "push certificate loaded"
+    );
+    Ok(ApnsPushSender::new(client, url))
+}
+
+/// Builds the service. With a push certificate configured (`[apns]`),
+/// pushes go to APNs and its topic is the push topic; without, pushes are
+/// recorded only and the topic is a placeholder.
+pub async fn build(s: &Settings) -> Result<Built> {
+    match load_push_certificate(s)? {
+        Some(cert) => {
+            let push = Arc::new(apns_sender(s, &cert)?);
+            build_inner(s, push, Some(cert.topic())).await
+        }
+        None => build_with_push(s, Arc::new(RecordingPushSender::new())).await,
+    }
+}
+
+/// Builds the service with `push` as push sender (the topic comes from
+/// the settings, else a placeholder).
 pub async fn build_with_push(s: &Settings, push: Arc<dyn PushSender>) -> Result<Built> {
+    build_inner(s, push, None).await
+}
+
+/// The push topic: the push certificate's, else the configured one, else
+/// the placeholder kept in the data directory.
+fn push_topic(s: &Settings, cert_topic: Option<&str>) -> Result<(String, bool, Option<String>)> {
+    let stored = s.data_dir.join("push-topic");
+    let Some(ct) = cert_topic else {
+        return Ok(match &s.topic {
+            Some(t) => (t.clone(), false, None),
+            None => (
+                secret_file(&stored, || {
+                    format!(
+                        "com.apple.mgmt.External.{}",
+                        uuid::Uuid::new_v4().hyphenated()
+                    )
+                })?,
+                true,
+                None,
+            ),
+        });
+    };
+    if let Some(t) = &s.topic
+        && t != ct
+    {
+        return Err(Error::Config(format!(
+            "the configured topic {t:?} differs from the push certificate's topic {ct:?}; \
+             remove the topic setting or use the matching certificate"
+        )));
+    }
+    let warning = match std::fs::read_to_string(&stored) {
+        Ok(old) => {
+            let old = old.trim();
+            let w = (!old.is_empty())
+                .then(|| apns::topic_change_warning(old, ct))
+                .flatten();
+            if let Some(w) = &w {
+                error!(old_topic = old, new_topic = ct, "{w}");
+            }
+            w
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io(&stored, e)),
+    };
+    // Remember the topic in use, so that a later certificate with another
+    // topic is noticed.
+    std::fs::write(&stored, format!("{ct}\n")).map_err(|e| Error::io(&stored, e))?;
+    Ok((ct.to_owned(), false, warning))
+}
+
+async fn build_inner(
+    s: &Settings,
+    push: Arc<dyn PushSender>,
+    cert_topic: Option<&str>,
+) -> Result<Built> {
     let dir = &s.data_dir;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let now = SystemTime::now();
@@ -181,18 +307,7 @@ pub async fn build_with_push(s: &Settings, push: Arc<dyn PushSender>) -> Result<
     };
 
     // Push topic.
-    let (topic, topic_is_placeholder) = match &s.topic {
-        Some(t) => (t.clone(), false),
-        None => (
-            secret_file(&dir.join("push-topic"), || {
-                format!(
-                    "com.apple.mgmt.External.{}",
-                    uuid::Uuid::new_v4().hyphenated()
-                )
-            })?,
-            true,
-        ),
-    };
+    let (topic, topic_is_placeholder, topic_warning) = push_topic(s, cert_topic)?;
     if !topic.starts_with("com.apple.mgmt.") {
         return Err(Error::Config(format!(
             "push topic {topic:?} is not an MDM topic (com.apple.mgmt.…)"
@@ -253,6 +368,8 @@ pub async fn build_with_push(s: &Settings, push: Arc<dyn PushSender>) -> Result<
             "no push certificate configured: using a placeholder topic; real devices cannot be woken until one is installed"
         );
     }
+    let push_description = push.describe();
+    info!(push = %push_description, "push sender");
     let app = Arc::new(App {
         config: RuntimeConfig {
             trust_mdm_signature: s.trust_mdm_signature,
@@ -278,6 +395,8 @@ pub async fn build_with_push(s: &Settings, push: Arc<dyn PushSender>) -> Result<
             topic,
             topic_is_placeholder,
             database,
+            push: push_description,
+            topic_warning,
         },
     })
 }

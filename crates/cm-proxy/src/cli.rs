@@ -94,6 +94,22 @@ pub struct ServeArgs {
     /// Serve the enrollment profile unsigned [default: signed with the server certificate].
     #[arg(long, env = "PIPPIN_PROFILE_UNSIGNED")]
     profile_unsigned: bool,
+    /// MDM push certificate, PEM; with --apns-key, pushes go to APNs and
+    /// the certificate's topic is the push topic [default: pushes are only
+    /// recorded].
+    #[arg(long, env = "PIPPIN_APNS_CERT", value_name = "PEM")]
+    apns_cert: Option<PathBuf>,
+    /// The push certificate's RSA private key, PEM, unencrypted.
+    #[arg(long, env = "PIPPIN_APNS_KEY", value_name = "PEM")]
+    apns_key: Option<PathBuf>,
+    /// APNs endpoint: production, sandbox or an `https://HOST:PORT` URL
+    /// [default: production].
+    #[arg(long, env = "PIPPIN_APNS_ENDPOINT", value_name = "ENDPOINT")]
+    apns_endpoint: Option<String>,
+    /// Extra CA certificates, PEM, trusted for the APNs endpoint (a
+    /// private or test endpoint).
+    #[arg(long, env = "PIPPIN_APNS_CA", value_name = "PEM")]
+    apns_ca: Option<PathBuf>,
     /// Do not copy log lines to standard error.
     #[arg(long, env = "PIPPIN_LOG_QUIET")]
     log_quiet: bool,
@@ -145,6 +161,12 @@ impl ServeArgs {
         if self.profile_unsigned {
             s.sign_profile = false;
         }
+        s.apns_cert = self.apns_cert.clone().or(s.apns_cert);
+        s.apns_key = self.apns_key.clone().or(s.apns_key);
+        if let Some(v) = &self.apns_endpoint {
+            s.apns_endpoint = v.clone();
+        }
+        s.apns_ca = self.apns_ca.clone().or(s.apns_ca);
         if self.log_quiet {
             s.log_stderr = false;
         }

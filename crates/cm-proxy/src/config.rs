@@ -42,6 +42,9 @@ pub struct FileConfig {
     /// The enrollment profile.
     #[serde(default)]
     pub profile: ProfileSection,
+    /// The APNs push certificate and endpoint.
+    #[serde(default)]
+    pub apns: ApnsSection,
 }
 
 /// `[database]`.
@@ -93,6 +96,23 @@ pub struct ProfileSection {
     pub identifier: Option<String>,
     /// Sign the profile with the server certificate (default true).
     pub sign: Option<bool>,
+}
+
+/// `[apns]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApnsSection {
+    /// The MDM push certificate, PEM (with `key`, pushes go to APNs;
+    /// without, they are only recorded).
+    pub cert: Option<PathBuf>,
+    /// The push certificate's RSA private key, PEM, unencrypted.
+    pub key: Option<PathBuf>,
+    /// `production`, `sandbox` or an `https://host:port` URL (default
+    /// `production`).
+    pub endpoint: Option<String>,
+    /// Extra CA certificates, PEM, trusted for the endpoint's server
+    /// certificate (a private or test endpoint).
+    pub ca: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -147,6 +167,14 @@ pub struct Settings {
     pub profile_identifier: Option<String>,
     /// Sign the profile.
     pub sign_profile: bool,
+    /// APNs push certificate, PEM path.
+    pub apns_cert: Option<PathBuf>,
+    /// APNs push certificate key, PEM path.
+    pub apns_key: Option<PathBuf>,
+    /// APNs endpoint: `production`, `sandbox` or a URL.
+    pub apns_endpoint: String,
+    /// Extra CA certificates for the APNs endpoint, PEM path.
+    pub apns_ca: Option<PathBuf>,
 }
 
 impl Settings {
@@ -174,6 +202,10 @@ impl Settings {
             organization: None,
             profile_identifier: None,
             sign_profile: true,
+            apns_cert: None,
+            apns_key: None,
+            apns_endpoint: "production".to_owned(),
+            apns_ca: None,
         }
     }
 
@@ -221,6 +253,21 @@ impl Settings {
         self.profile_identifier = f.profile.identifier.or(self.profile_identifier.take());
         if let Some(v) = f.profile.sign {
             self.sign_profile = v;
+        }
+        self.apns_cert = f.apns.cert.or(self.apns_cert.take());
+        self.apns_key = f.apns.key.or(self.apns_key.take());
+        if let Some(v) = f.apns.endpoint {
+            self.apns_endpoint = v;
+        }
+        self.apns_ca = f.apns.ca.or(self.apns_ca.take());
+    }
+
+    /// The APNs URL [`apns_endpoint`](Self::apns_endpoint) names.
+    pub fn apns_url(&self) -> &str {
+        match self.apns_endpoint.as_str() {
+            "production" => apns::client::PRODUCTION,
+            "sandbox" | "development" => apns::client::SANDBOX,
+            url => url,
         }
     }
 
@@ -271,6 +318,17 @@ mod tests {
         assert!(s.public_url.ends_with(":9000"));
         assert_eq!(s.database_url.as_deref(), Some("postgres://x@localhost/db"));
         assert_eq!(s.log_level, "debug");
+        assert_eq!(s.apns_url(), apns::client::PRODUCTION);
+
+        std::fs::write(
+            &p,
+            "[apns]\ncert = \"push.pem\"\nkey = \"push.key\"\nendpoint = \"sandbox\"\n",
+        )
+        .unwrap();
+        s.apply_file(FileConfig::load(&p).unwrap());
+        assert_eq!(s.apns_cert, Some(PathBuf::from("push.pem")));
+        assert_eq!(s.apns_key, Some(PathBuf::from("push.key")));
+        assert_eq!(s.apns_url(), apns::client::SANDBOX);
 
         std::fs::write(&p, "listen = \"127.0.0.1:9000\"\nlisten_typo = 1\n").unwrap();
         let e = FileConfig::load(&p).unwrap_err().to_string();

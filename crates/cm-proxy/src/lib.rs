@@ -121,6 +121,10 @@ pub async fn run_main(exe_name: &str, settings: config::Settings) -> anyhow::Res
         bound.app().config.public_url
     );
     println!("  database: {}", n.database);
+    println!("  pushes: {}", n.push);
+    if let Some(w) = &n.topic_warning {
+        println!("  {w}");
+    }
     if n.topic_is_placeholder {
         println!(
             "  push topic: {} (placeholder: install an APNs certificate to wake real devices)",

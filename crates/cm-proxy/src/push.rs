@@ -1,14 +1,17 @@
 //! Waking devices: the push sender the MDM service calls after queuing
 //! commands.
 //!
-//! The APNs provider client implements [`PushSender`]; [`RecordingPushSender`]
-//! keeps every push in memory, for tests and for running without a push
-//! certificate (nothing can reach a real device then, and the service says
-//! so when it starts).
+//! [`ApnsPushSender`] sends MDM pushes to APNs with the push certificate;
+//! [`RecordingPushSender`] keeps every push in memory, for tests and for
+//! running without a push certificate (nothing can reach a real device then,
+//! and the service says so when it starts).
 
 use std::sync::Mutex;
 
+use apns::client::{ApnsClient, PushResult};
+use apns::{PushRequest, RetryPolicy, Verdict};
 use pippin_store::PushTarget;
+use tracing::{error, warn};
 
 /// The outcome of one push, as stored with the enrollment.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -75,5 +78,170 @@ impl PushSender for RecordingPushSender {
 
     fn describe(&self) -> String {
         "recording (no APNs certificate)".to_owned()
+    }
+}
+
+/// Sends pushes to APNs over one shared HTTP/2 connection.
+///
+/// Each push is sent once (the client itself resends a push whose stream
+/// failed before an answer); a push APNs asks to retry later is reported as
+/// `failed` with the reason, and the next command queued for that device
+/// pushes it again. A retry queue with back-off is not implemented yet.
+#[derive(Debug)]
+pub struct ApnsPushSender {
+    client: ApnsClient,
+    endpoint: String,
+}
+
+impl ApnsPushSender {
+    /// A sender using `client`, which talks to `endpoint` (for logs).
+    pub fn new(client: ApnsClient, endpoint: impl Into<String>) -> Self {
+        Self {
+            client,
+            endpoint: endpoint.into(),
+        }
+    }
+}
+
+/// The APNs answer's reason, or why there was no answer.
+fn failure_reason(result: &PushResult) -> String {
+    match &result.outcome {
+        Ok(response) => match &response.reason {
+            Some(reason) => format!("{} ({})", reason.as_str(), response.status),
+            None => format!("APNs answered {}", response.status),
+        },
+        Err(e) => e.to_string(),
+    }
+}
+
+fn outcome(target: &PushTarget, result: &PushResult) -> PushOutcome {
+    let failed = |reason: String, token_invalid: bool| PushOutcome {
+        status: "failed".to_owned(),
+        reason: Some(reason),
+        token_invalid,
+    };
+    match result.verdict(0, &RetryPolicy::default()) {
+        Verdict::Delivered => PushOutcome {
+            status: "delivered".to_owned(),
+            reason: None,
+            token_invalid: false,
+        },
+        Verdict::DropToken { .. } => {
+            let reason = failure_reason(result);
+            warn!(enrollment = %target.id, %reason, "APNs refused the device token; not pushing it again until the next TokenUpdate");
+            failed(reason, true)
+        }
+        Verdict::FixCertificate => {
+            let reason = format!(
+                "{}: the push certificate must be fixed (renewed, replaced or matched to the APNs environment)",
+                failure_reason(result)
+            );
+            error!(enrollment = %target.id, %reason, "APNs refused the push certificate");
+            failed(reason, false)
+        }
+        Verdict::RetryLater { .. } => {
+            let reason = failure_reason(result);
+            warn!(enrollment = %target.id, %reason, "push not delivered; the next queued command pushes again");
+            failed(reason, false)
+        }
+        Verdict::BadRequest => {
+            let reason = failure_reason(result);
+            warn!(enrollment = %target.id, %reason, "APNs refused the push as malformed");
+            failed(reason, false)
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl PushSender for ApnsPushSender {
+    async fn push(&self, targets: &[PushTarget]) -> Vec<PushOutcome> {
+        let requests: Vec<PushRequest> = targets
+            .iter()
+            .map(|t| PushRequest::new(t.token.clone(), t.push_magic.clone(), t.topic.clone()))
+            .collect();
+        let results = self.client.push_many(requests).await;
+        targets
+            .iter()
+            .zip(&results)
+            .map(|(t, r)| outcome(t, r))
+            .collect()
+    }
+
+    fn describe(&self) -> String {
+        format!("apns {}", self.endpoint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use apns::{PushResponse, Reason};
+    use apple_mdm_protocol::EnrollmentId;
+
+    use super::*;
+
+    fn answered(status: u16, reason: Option<Reason>) -> (PushTarget, PushResult) {
+        let target = PushTarget {
+            id: EnrollmentId::device("UDID-1"),
+            token: vec![0xAB; 32],
+            push_magic: "magic".to_owned(),
+            topic: "com.apple.mgmt.External.1".to_owned(),
+        };
+        let request = PushRequest::new(target.token.clone(), "magic", target.topic.clone());
+        let response = PushResponse {
+            status,
+            apns_id: None,
+            reason,
+            timestamp: None,
+        };
+        (
+            target,
+            PushResult {
+                request,
+                outcome: Ok(response),
+            },
+        )
+    }
+
+    #[test]
+    fn verdicts_become_outcomes() {
+        let (t, r) = answered(200, None);
+        assert_eq!(
+            outcome(&t, &r),
+            PushOutcome {
+                status: "delivered".to_owned(),
+                reason: None,
+                token_invalid: false,
+            }
+        );
+
+        let (t, r) = answered(410, Some(Reason::Unregistered));
+        let o = outcome(&t, &r);
+        assert_eq!(o.status, "failed");
+        assert!(o.token_invalid);
+        assert!(o.reason.unwrap().contains("Unregistered"));
+
+        let (t, r) = answered(403, Some(Reason::BadCertificate));
+        let o = outcome(&t, &r);
+        assert_eq!(o.status, "failed");
+        assert!(!o.token_invalid);
+        let reason = o.reason.unwrap();
+        assert!(reason.contains("BadCertificate"), "{reason}");
+        assert!(
+            reason.contains("push certificate must be fixed"),
+            "{reason}"
+        );
+
+        let (t, r) = answered(429, Some(Reason::TooManyRequests));
+        let o = outcome(&t, &r);
+        assert_eq!(o.status, "failed");
+        assert!(!o.token_invalid);
+        assert!(o.reason.unwrap().contains("TooManyRequests"));
+
+        let (t, mut r) = answered(200, None);
+        r.outcome = Err(apns::Error::Timeout(std::time::Duration::from_secs(1)));
+        let o = outcome(&t, &r);
+        assert_eq!(o.status, "failed");
+        assert!(!o.token_invalid);
+        assert!(o.reason.is_some());
     }
 }

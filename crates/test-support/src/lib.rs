@@ -111,3 +111,91 @@ pub fn python_ok(code: &str, stdin: &[u8]) -> Vec<u8> {
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("creating a temporary directory")
 }
+
+/// Runs `openssl` with `args`; panics with its stderr if it fails.
+pub fn openssl(args: &[&str]) {
+    let mut cmd = vec!["openssl"];
+    cmd.extend_from_slice(args);
+    run_ok(&cmd, b"");
+}
+
+fn path_of(dir: &Path, name: &str) -> String {
+    dir.join(name).to_string_lossy().into_owned()
+}
+
+/// In `dir`: a CA (`ca.pem`), a server certificate for 127.0.0.1 it
+/// signed (`server.pem`, `server.key`), and a self-signed push certificate
+/// (`push.pem`, `push.key`) whose UID is the topic.
+pub fn apns_test_pki(dir: &Path, push_uuid: &str) {
+    let p = |n: &str| path_of(dir, n);
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Test APNs CA",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.pem"),
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &p("server.key"),
+        "-out",
+        &p("server.csr"),
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("server.csr"),
+        "-CA",
+        &p("ca.pem"),
+        "-CAkey",
+        &p("ca.key"),
+        "-set_serial",
+        "2",
+        "-days",
+        "2",
+        "-extfile",
+        &p("server.ext"),
+        "-out",
+        &p("server.pem"),
+    ]);
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        &format!("/UID=com.apple.mgmt.External.{push_uuid}/CN=APSP:{push_uuid}/C=US"),
+        "-keyout",
+        &p("push.key"),
+        "-out",
+        &p("push.pem"),
+    ]);
+}

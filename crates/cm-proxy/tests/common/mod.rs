@@ -339,11 +339,16 @@ impl Device {
     }
 
     pub fn token_update(&self) -> Vec<u8> {
+        self.token_update_with(&[0xAB; 32])
+    }
+
+    /// A `TokenUpdate` carrying `token`.
+    pub fn token_update_with(&self, token: &[u8]) -> Vec<u8> {
         CheckIn {
             identity: self.identity.clone(),
             topic: Some(self.topic.clone()),
             message: CheckInMessage::TokenUpdate(TokenUpdate {
-                token: vec![0xAB; 32],
+                token: token.to_vec(),
                 push_magic: "00000000-1111-2222-3333-444444444444".into(),
                 ..TokenUpdate::default()
             }),
