@@ -3,39 +3,26 @@
 //! (`tests/fixtures/h2_apns_server.py`), and nghttp2's `nghttpd`.
 #![cfg(feature = "client")]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use apns::client::{ApnsClient, ApnsConfig};
 use apns::{PushCertificate, PushRequest, Reason, RetryPolicy, Uuid, Verdict};
-use serde_json::Value;
-use test_support::{python, require_peer, require_python, tempdir};
+use test_support::{require_peer, require_python, tempdir};
 
 const UUID: &str = "18a16429-886b-41f1-9c30-2bd04ae4fc37";
 
 /// Kills the server when the test ends, however it ends.
-struct Server {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
+type Server = test_support::H2ApnsServer;
 
-impl Drop for Server {
+/// Kills the child process (nghttpd) when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn records(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -66,40 +53,7 @@ fn pki() -> Pki {
 }
 
 fn start_server(pki: &Pki) -> Server {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/h2_apns_server.py"
-    );
-    let p = |n: &str| path_of(pki.dir.path(), n);
-    let log = pki.dir.path().join("requests.jsonl");
-    let mut child = Command::new(python())
-        .args([
-            script,
-            "--cert",
-            &p("server.pem"),
-            "--key",
-            &p("server.key"),
-        ])
-        .args([
-            "--client-ca",
-            &p("push.pem"),
-            "--log",
-            log.to_str().unwrap(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("starting the h2 server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line.trim().parse().unwrap_or_else(|_| {
-        let _ = child.kill();
-        panic!("the h2 server did not print its port: {line:?}")
-    });
-    Server { child, port, log }
+    test_support::H2ApnsServer::start(pki.dir.path())
 }
 
 fn peers_ready(test: &str) -> bool {
@@ -432,11 +386,7 @@ async fn pushes_against_nghttpd() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("starting nghttpd");
-    let _server = Server {
-        child,
-        port,
-        log: log_path.clone(),
-    };
+    let _server = KillOnDrop(child);
     let mut up = false;
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {

@@ -27,7 +27,7 @@ use serde::Deserialize;
 use serde_json::{Value as Json_, json};
 use tracing::{info, warn};
 
-use crate::state::App;
+use crate::state::{App, unix_millis};
 
 /// An API error: status plus message.
 #[derive(Debug)]
@@ -68,13 +68,6 @@ impl From<pippin_store::Error> for ApiError {
 }
 
 type ApiResult<T> = Result<T, ApiError>;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 /// Checks the bearer token; returns the actor name for the audit log.
 pub fn authorize(app: &App, headers: &HeaderMap) -> ApiResult<String> {
@@ -291,7 +284,7 @@ pub async fn queue_command(
     let uuid = uuid::Uuid::new_v4().hyphenated().to_string().to_uppercase();
     let command = Command::new(uuid.clone(), command_body);
     let request_type = command.request_type().to_owned();
-    let now = now_ms();
+    let now = unix_millis(SystemTime::now());
     app.store
         .enqueue(
             std::slice::from_ref(&id),
@@ -354,7 +347,7 @@ pub async fn push_now(app: &App, ids: &[EnrollmentId]) -> Json_ {
         }
     };
     let outcomes = app.push.push(&targets).await;
-    let now = now_ms();
+    let now = unix_millis(SystemTime::now());
     let mut out = Vec::new();
     for (t, o) in targets.iter().zip(outcomes) {
         app.metrics.pushes.inc();
@@ -390,7 +383,7 @@ pub async fn push_device(
     let result = push_now(&app, std::slice::from_ref(&id)).await;
     app.store
         .audit(&AuditEntry {
-            at: now_ms(),
+            at: unix_millis(SystemTime::now()),
             actor,
             action: "push".to_owned(),
             target: id.to_string(),
@@ -411,7 +404,7 @@ pub async fn unenroll_device(
     if app.store.get_enrollment(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("no device {id}")));
     }
-    let now = now_ms();
+    let now = unix_millis(SystemTime::now());
     app.store.check_out(&id, now).await?;
     app.store
         .audit(&AuditEntry {
@@ -483,7 +476,10 @@ pub async fn cancel_command(
     if app.store.get_command(&uuid).await?.is_none() {
         return Err(ApiError::not_found(format!("no command {uuid}")));
     }
-    let n = app.store.cancel_command(&uuid, None, now_ms()).await?;
+    let n = app
+        .store
+        .cancel_command(&uuid, None, unix_millis(SystemTime::now()))
+        .await?;
     if n == 0 {
         return Err(ApiError(
             StatusCode::CONFLICT,
@@ -492,7 +488,7 @@ pub async fn cancel_command(
     }
     app.store
         .audit(&AuditEntry {
-            at: now_ms(),
+            at: unix_millis(SystemTime::now()),
             actor,
             action: "cancel_command".to_owned(),
             target: uuid.clone(),

@@ -176,10 +176,7 @@ async fn scep_answer(app: &App, operation: Option<&str>, message: Option<&[u8]>)
                     // so the device is re-bound when it first presents it.
                     if let Some(old) = &i.renewal_of {
                         let old_sha = pippin_service::cert_sha256(old);
-                        let at = now
-                            .duration_since(SystemTime::UNIX_EPOCH)
-                            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-                            .unwrap_or(0);
+                        let at = crate::state::unix_millis(now);
                         if let Err(e) = app.store.record_renewal(old_sha, i.sha256, at).await {
                             warn!(error = %e, "cannot record the SCEP renewal");
                             return (StatusCode::INTERNAL_SERVER_ERROR, "internal error")

@@ -22,7 +22,7 @@ use pippin_plist::Limits;
 use pippin_store::{AuthenticateRecord, InventoryKind, QueueError, TokenUpdateRecord};
 use tracing::{debug, info, warn};
 
-use crate::state::App;
+use crate::state::{App, unix_millis};
 
 /// What a device request is answered with.
 #[derive(Debug)]
@@ -70,13 +70,6 @@ pub struct Presented<'a> {
     pub mdm_signature: Option<&'a str>,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// Handles one request to the check-in or server URL.
 pub async fn handle(app: &Arc<App>, presented: Presented<'_>, body: &[u8]) -> MdmResponse {
     app.metrics.requests.inc();
@@ -98,11 +91,14 @@ pub async fn handle(app: &Arc<App>, presented: Presented<'_>, body: &[u8]) -> Md
             return MdmResponse::text(401, "a device identity certificate is required");
         }
     };
-    if !app
-        .scep
-        .config()
-        .ca()
-        .has_issued(&cert_der, SystemTime::now())
+    // A TLS client certificate was already verified against the SCEP CA by
+    // the handshake; a certificate from a signature header is checked here.
+    if presented.tls_certificate.is_none()
+        && !app
+            .scep
+            .config()
+            .ca()
+            .has_issued(&cert_der, SystemTime::now())
     {
         warn!("device certificate not issued by this server's SCEP CA, or expired");
         app.metrics.rejected.inc();
@@ -211,7 +207,7 @@ async fn checkin(
     c: CheckIn,
     cert_sha: [u8; 32],
 ) -> pippin_store::Result<MdmResponse> {
-    let now = now_ms();
+    let now = unix_millis(SystemTime::now());
     app.metrics.checkins.inc();
     let kind = c.message.message_type();
     debug!(enrollment = %id, message_type = kind, "check-in");
@@ -312,7 +308,7 @@ async fn report(
     r: CommandReport,
     body: &[u8],
 ) -> pippin_store::Result<MdmResponse> {
-    let now = now_ms();
+    let now = unix_millis(SystemTime::now());
     app.metrics.reports.inc();
     app.store.touch(&id.device_channel(), now).await?;
     let result = r.status.is_final().then(|| body.to_vec());

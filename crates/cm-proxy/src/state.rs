@@ -1,6 +1,7 @@
 //! The running service's shared state.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use pippin_service::{Counter, Gauge, Metrics as Registry, Secret};
 use pippin_store::Store;
@@ -120,4 +121,11 @@ impl std::fmt::Debug for App {
             .field("push", &self.push.describe())
             .finish_non_exhaustive()
     }
+}
+
+/// `t` as Unix milliseconds, the store's time unit (0 before 1970).
+pub fn unix_millis(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }

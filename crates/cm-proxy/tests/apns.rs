@@ -6,84 +6,24 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 
 use common::{Device, Server};
 use serde_json::{Value, json};
-use test_support::{python, require_peer, require_python, tempdir};
+use test_support::{require_peer, require_python, tempdir};
 
 const UUID: &str = "5c0f4d1e-77a2-4b43-9e0a-3f1d2c6b8a90";
 const PUSH_MAGIC: &str = "00000000-1111-2222-3333-444444444444";
 
 /// The APNs stand-in; killed when dropped.
-struct Apns {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Apns {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Apns {
-    fn records(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-fn path_of(dir: &Path, name: &str) -> String {
-    dir.join(name).to_str().unwrap().to_owned()
-}
+type Apns = test_support::H2ApnsServer;
 
 fn make_pki(dir: &Path) {
     test_support::apns_test_pki(dir, UUID);
 }
 
 fn start_apns(dir: &Path) -> Apns {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../apns/tests/fixtures/h2_apns_server.py"
-    );
-    let p = |n: &str| path_of(dir, n);
-    let log = dir.join("requests.jsonl");
-    let mut child = Command::new(python())
-        .args([
-            script,
-            "--cert",
-            &p("server.pem"),
-            "--key",
-            &p("server.key"),
-        ])
-        .args([
-            "--client-ca",
-            &p("push.pem"),
-            "--log",
-            log.to_str().unwrap(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("starting the h2 server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line.trim().parse().unwrap_or_else(|_| {
-        let _ = child.kill();
-        panic!("the h2 server did not print its port: {line:?}")
-    });
-    Apns { child, port, log }
+    test_support::H2ApnsServer::start(dir)
 }
 
 fn header<'a>(record: &'a Value, name: &str) -> Option<&'a str> {

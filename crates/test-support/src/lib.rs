@@ -199,3 +199,73 @@ pub fn apns_test_pki(dir: &Path, push_uuid: &str) {
         &p("push.pem"),
     ]);
 }
+
+/// The APNs stand-in used by the push tests: Python `h2`
+/// (`crates/apns/tests/fixtures/h2_apns_server.py`) on 127.0.0.1 with the
+/// certificates [`apns_test_pki`] made in `dir`, requiring the push
+/// certificate as client identity and logging every request it receives.
+/// Killed when dropped.
+pub struct H2ApnsServer {
+    child: std::process::Child,
+    /// The port it listens on.
+    pub port: u16,
+    /// Its JSON-lines request log.
+    pub log: std::path::PathBuf,
+}
+
+impl H2ApnsServer {
+    /// Starts the server; panics if it does not come up.
+    pub fn start(dir: &Path) -> Self {
+        use std::io::BufRead;
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../apns/tests/fixtures/h2_apns_server.py"
+        );
+        let p = |n: &str| path_of(dir, n);
+        let log = dir.join("requests.jsonl");
+        let mut child = Command::new(python())
+            .args([
+                script,
+                "--cert",
+                &p("server.pem"),
+                "--key",
+                &p("server.key"),
+            ])
+            .args([
+                "--client-ca",
+                &p("push.pem"),
+                "--log",
+                &log.to_string_lossy(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting the h2 server");
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+        }
+        let Ok(port) = line.trim().parse() else {
+            let _ = child.kill();
+            panic!("the h2 server did not print its port: {line:?}")
+        };
+        Self { child, port, log }
+    }
+
+    /// Every request received so far, one JSON object each.
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("the server logs JSON lines"))
+            .collect()
+    }
+}
+
+impl Drop for H2ApnsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
