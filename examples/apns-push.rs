@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run --example apns-push -- --cert push.pem --key push.key \
 //!     --endpoint production --token HEX --push-magic UUID [--topic T] [--count N]
+//! cargo run --example apns-push -- --p12 push.p12 --password-env P12_PASSWORD \
+//!     --token HEX --push-magic UUID
 //! ```
 //!
 //! One JSON object per push on stdout; with `--count`, a last line sums
@@ -25,12 +27,11 @@ use serde_json::{Map, Value, json};
 /// `verdict` (delivered, retry_later, drop_token, fix_certificate,
 /// bad_request).
 ///
-/// The certificate and key must be PEM files; the key unencrypted RSA
-/// (PKCS #1 or PKCS #8). PKCS #12 (.p12) files are not supported yet:
-/// convert one with
-///
-///   openssl pkcs12 -in push.p12 -clcerts -nokeys -out push.pem
-///   openssl pkcs12 -in push.p12 -nocerts -nodes -out push.key
+/// The push certificate comes either as two PEM files (--cert and --key;
+/// the key unencrypted RSA, PKCS #1 or PKCS #8) or as one PKCS #12 file
+/// (--p12, as Keychain Access or `openssl pkcs12 -export` writes it) with
+/// its password (--password, or --password-env naming an environment
+/// variable that holds it, which keeps it out of `ps` and shell history).
 ///
 /// Exit status: 0 when every push was delivered, 1 when one was not or the
 /// push could not be attempted, 2 for bad arguments.
@@ -38,11 +39,32 @@ use serde_json::{Map, Value, json};
 #[command(version, about, verbatim_doc_comment)]
 struct Args {
     /// The MDM push certificate, PEM (its subject UID is the topic).
-    #[arg(long, value_name = "PEM")]
-    cert: PathBuf,
+    #[arg(
+        long,
+        value_name = "PEM",
+        required_unless_present = "p12",
+        requires = "key"
+    )]
+    cert: Option<PathBuf>,
     /// The push certificate's private key, PEM, unencrypted.
-    #[arg(long, value_name = "PEM")]
-    key: PathBuf,
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    key: Option<PathBuf>,
+    /// The push certificate and its key as one PKCS #12 file (.p12, .pfx),
+    /// instead of --cert and --key.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cert", "key"])]
+    p12: Option<PathBuf>,
+    /// The PKCS #12 file's password [default: empty].
+    #[arg(
+        long,
+        value_name = "P",
+        requires = "p12",
+        conflicts_with = "password_env"
+    )]
+    password: Option<String>,
+    /// The name of an environment variable holding the PKCS #12 file's
+    /// password.
+    #[arg(long, value_name = "VAR", requires = "p12")]
+    password_env: Option<String>,
     /// Where to send: `production` (api.push.apple.com), `sandbox`
     /// (api.sandbox.push.apple.com) or an `https://HOST:PORT` URL.
     #[arg(
@@ -118,12 +140,35 @@ fn report(result: &PushResult) -> Value {
     Value::Object(o)
 }
 
+/// The push certificate from --cert/--key or from --p12 with its password.
+fn load_certificate(args: &Args) -> anyhow::Result<PushCertificate> {
+    let read = |p: &PathBuf| {
+        std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+    };
+    if let Some(p12) = &args.p12 {
+        let password = match (&args.password, &args.password_env) {
+            (Some(p), _) => p.clone(),
+            (None, Some(var)) => {
+                std::env::var(var).with_context(|| format!("reading the password from ${var}"))?
+            }
+            (None, None) => String::new(),
+        };
+        let bytes = std::fs::read(p12).with_context(|| format!("reading {}", p12.display()))?;
+        return PushCertificate::from_pkcs12(&bytes, &password)
+            .with_context(|| format!("loading the push certificate from {}", p12.display()));
+    }
+    match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => PushCertificate::from_pem(&read(cert)?, &read(key)?)
+            .context("loading the push certificate"),
+        _ => anyhow::bail!("give --cert and --key, or --p12"),
+    }
+}
+
 async fn run(args: Args) -> anyhow::Result<bool> {
     let read = |p: &PathBuf| {
         std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
     };
-    let certificate = PushCertificate::from_pem(&read(&args.cert)?, &read(&args.key)?)
-        .context("loading the push certificate")?;
+    let certificate = load_certificate(&args)?;
     let endpoint = match args.endpoint.as_str() {
         "production" => PRODUCTION.to_owned(),
         "sandbox" => SANDBOX.to_owned(),

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use apple_mdm_protocol::signature::{ber, verify_attached, verify_detached, verify_mdm_signature};
+use apple_mdm_protocol::signature::{verify_attached, verify_detached, verify_mdm_signature};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -28,8 +28,8 @@ fuzz_target!(|data: &[u8]| {
 
     // The normaliser's output is DER: normalising again changes nothing, and
     // verification gives the same answer on it.
-    if let Ok(der) = ber::to_der(cms) {
-        assert!(matches!(ber::to_der(&der), Ok(Cow::Borrowed(_))));
+    if let Ok(der) = pippin_ber::to_der(cms) {
+        assert!(matches!(pippin_ber::to_der(&der), Ok(Cow::Borrowed(_))));
         assert_eq!(verify_detached(&der, body).is_ok(), detached.is_ok());
     }
 

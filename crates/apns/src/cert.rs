@@ -15,6 +15,7 @@ use rsa::traits::PublicKeyParts;
 use x509_cert::Certificate;
 
 use crate::error::{Error, Result};
+use crate::pkcs12::Pkcs12;
 
 /// The prefix every MDM push topic has.
 pub const MDM_TOPIC_PREFIX: &str = "com.apple.mgmt.";
@@ -126,6 +127,7 @@ pub struct PushCertificate {
     info: PushCertificateInfo,
     chain: Vec<Vec<u8>>,
     key: PrivateKeyDer,
+    friendly_name: Option<String>,
 }
 
 impl PushCertificate {
@@ -179,19 +181,104 @@ impl PushCertificate {
                 message: "no RSA PRIVATE KEY or PRIVATE KEY section".to_owned(),
             })??;
 
-        let spki = leaf
-            .tbs_certificate()
-            .subject_public_key_info()
-            .to_der()
-            .map_err(|e| Error::Certificate(e.to_string()))?;
-        let public = {
-            use rsa::pkcs8::DecodePublicKey;
-            rsa::PublicKey::from_public_key_der(&spki).map_err(|_| Error::KeyMismatch)?
-        };
-        if public.n() != private.n() || public.e() != private.e() {
+        if !key_matches(&leaf, &private)? {
             return Err(Error::KeyMismatch);
         }
-        Ok(Self { info, chain, key })
+        Ok(Self {
+            info,
+            chain,
+            key,
+            friendly_name: None,
+        })
+    }
+
+    /// Loads the push certificate and its RSA private key from a PKCS #12
+    /// (`.p12`) file, as Keychain Access, Windows or `openssl pkcs12
+    /// -export` write it; see [`pkcs12`](crate::pkcs12) for the algorithms
+    /// read and the bounds.
+    ///
+    /// The certificate is the one whose public key matches the private key
+    /// (the one with the key's `localKeyId` when the file pairs them,
+    /// otherwise the first that matches); the file's other certificates
+    /// follow it in [`chain_der`](Self::chain_der). Then the same topic
+    /// checks as [`from_pem`](Self::from_pem) apply.
+    ///
+    /// Errors an admin can act on: [`Error::Pkcs12WrongPassword`],
+    /// [`Error::Pkcs12UnsupportedAlgorithm`] (names the OID),
+    /// [`Error::Pkcs12NoPrivateKey`], [`Error::Pkcs12NoMatchingCertificate`],
+    /// [`Error::Pkcs12Malformed`] (what and where), [`Error::Pkcs12Limit`],
+    /// [`Error::PrivateKey`] (the key is not RSA), [`Error::NoTopic`] and
+    /// [`Error::WrongTopic`].
+    ///
+    /// ```no_run
+    /// let p12 = std::fs::read("MDM_ Example Inc_Certificate.p12")?;
+    /// let push = apns::PushCertificate::from_pkcs12(&p12, "secret")?;
+    /// println!("topic {}", push.topic());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_pkcs12(p12: &[u8], password: &str) -> Result<Self> {
+        Self::from_pkcs12_contents(&Pkcs12::decode(p12, password)?)
+    }
+
+    /// Picks the push certificate and key out of a decoded PKCS #12 file,
+    /// as [`from_pkcs12`](Self::from_pkcs12) does.
+    pub fn from_pkcs12_contents(p12: &Pkcs12) -> Result<Self> {
+        if p12.keys().is_empty() {
+            return Err(Error::Pkcs12NoPrivateKey);
+        }
+        let certs: Vec<Certificate> = p12
+            .certificates()
+            .iter()
+            .map(|c| Certificate::from_der(c.der()).map_err(|e| Error::Certificate(e.to_string())))
+            .collect::<Result<_>>()?;
+        let mut key_error = None;
+        for key in p12.keys() {
+            use rsa::pkcs8::DecodePrivateKey;
+            let private = match rsa::PrivateKey::from_pkcs8_der(key.pkcs8_der()) {
+                Ok(k) => k,
+                Err(e) => {
+                    key_error.get_or_insert(Error::PrivateKey(format!(
+                        "the key in the PKCS #12 file is malformed or not RSA: {e}"
+                    )));
+                    continue;
+                }
+            };
+            // Certificates paired with the key by localKeyId first, then the rest.
+            let paired = |i: &usize| {
+                key.local_key_id().is_some()
+                    && p12.certificates()[*i].local_key_id() == key.local_key_id()
+            };
+            let order = (0..certs.len())
+                .filter(paired)
+                .chain((0..certs.len()).filter(|i| !paired(i)));
+            for i in order {
+                if !key_matches(&certs[i], &private)? {
+                    continue;
+                }
+                let info = PushCertificateInfo::from_certificate(&certs[i])?;
+                let leaf = &p12.certificates()[i];
+                let chain = std::iter::once(leaf.der().to_vec())
+                    .chain(
+                        p12.certificates()
+                            .iter()
+                            .enumerate()
+                            .filter(|(j, _)| *j != i)
+                            .map(|(_, c)| c.der().to_vec()),
+                    )
+                    .collect();
+                let friendly_name = leaf
+                    .friendly_name()
+                    .or(key.friendly_name())
+                    .map(str::to_owned);
+                return Ok(Self {
+                    info,
+                    chain,
+                    key: PrivateKeyDer::Pkcs8(key.pkcs8_der().to_vec()),
+                    friendly_name,
+                });
+            }
+        }
+        Err(key_error.unwrap_or(Error::Pkcs12NoMatchingCertificate))
     }
 
     /// The topic, names and validity.
@@ -209,9 +296,16 @@ impl PushCertificate {
         &self.chain
     }
 
-    /// The private key, DER, in the form it was loaded.
+    /// The private key, DER, in the form it was loaded (PKCS #8 when it
+    /// came from a PKCS #12 file).
     pub fn private_key_der(&self) -> &PrivateKeyDer {
         &self.key
+    }
+
+    /// The `friendlyName` the PKCS #12 file gave the certificate (or its
+    /// key): the name Keychain Access shows. `None` for PEM.
+    pub fn friendly_name(&self) -> Option<&str> {
+        self.friendly_name.as_deref()
     }
 }
 
@@ -229,6 +323,21 @@ pub fn topic_change_warning(old_topic: &str, new_topic: &str) -> Option<String> 
              receiving pushes and must be re-enrolled. To keep the topic, renew the existing \
              certificate in the Apple Push Certificates Portal instead of creating a new one."
         )
+    })
+}
+
+/// Whether `cert`'s public key is the public half of `private`. A
+/// certificate whose key is not RSA does not match.
+fn key_matches(cert: &Certificate, private: &rsa::PrivateKey) -> Result<bool> {
+    use rsa::pkcs8::DecodePublicKey;
+    let spki = cert
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .map_err(|e| Error::Certificate(e.to_string()))?;
+    Ok(match rsa::PublicKey::from_public_key_der(&spki) {
+        Ok(public) => public.n() == private.n() && public.e() == private.e(),
+        Err(_) => false,
     })
 }
 

@@ -29,7 +29,9 @@ use tokio_rustls::TlsConnector;
 use crate::cert::pem_blocks;
 use crate::error::{Error, Result};
 use crate::response::MAX_BODY_LEN;
-use crate::{PrivateKeyDer, PushCertificate, PushRequest, PushResponse, RetryPolicy, Verdict};
+use crate::{
+    PrivateKeyDer, PushCertificate, PushRequest, PushResponse, Reason, RetryPolicy, Verdict,
+};
 
 /// APNs production: `https://api.push.apple.com` (port 443; 2197 also
 /// works where 443 is blocked).
@@ -139,6 +141,9 @@ impl PushResult {
                 | Error::InvalidPriority(_)
                 | Error::InvalidHeader { .. },
             ) => Verdict::BadRequest,
+            Err(Error::GoAway { reason }) => {
+                crate::response::goaway_verdict(reason.as_ref(), attempt, policy)
+            }
             Err(_) => Verdict::RetryLater {
                 after: policy.delay(attempt),
             },
@@ -275,7 +280,32 @@ impl ApnsClient {
                 }
                 Ok(Err(e)) => {
                     self.forget(generation).await;
-                    last = Error::Http(error_chain(&e));
+                    match goaway_debug_data(&e) {
+                        Some(debug) => {
+                            let reason = crate::response::goaway_reason(&debug);
+                            let why = reason.as_ref().map_or("", Reason::as_str);
+                            tracing::warn!(
+                                endpoint = %self.config.endpoint,
+                                reason = why,
+                                "APNs closed the connection (GOAWAY)"
+                            );
+                            let fatal = matches!(
+                                crate::response::goaway_verdict(
+                                    reason.as_ref(),
+                                    0,
+                                    &RetryPolicy::default()
+                                ),
+                                Verdict::FixCertificate
+                            );
+                            last = Error::GoAway { reason };
+                            if fatal {
+                                // Resending cannot help until the
+                                // certificate is fixed.
+                                return Err(last);
+                            }
+                        }
+                        None => last = Error::Http(error_chain(&e)),
+                    }
                 }
             }
         }
@@ -486,6 +516,64 @@ fn duplicate(e: &Error) -> Error {
     }
 }
 
+/// The debug data of a GOAWAY that ended a request, if the error (or one
+/// of its sources) is one. The HTTP/2 layer reports it only in its message,
+/// as `connection error received: <code> (b"<debug data>")`, with the bytes
+/// escaped the way Rust prints byte strings.
+fn goaway_debug_data(e: &(dyn std::error::Error + 'static)) -> Option<Vec<u8>> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        let text = err.to_string();
+        if let Some(at) = text.find("connection error received") {
+            let rest = &text[at..];
+            return Some(match rest.find(" (b\"") {
+                Some(start) => {
+                    let quoted = &rest[start + 4..];
+                    unescape_byte_string(quoted.strip_suffix("\")").unwrap_or(quoted))
+                }
+                None => Vec::new(),
+            });
+        }
+        current = err.source();
+    }
+    None
+}
+
+/// Undoes Rust's byte-string escaping (`\"`, `\\`, `\n`, `\r`, `\t`,
+/// `\0`, `\xNN`); anything else is taken as it is.
+fn unescape_byte_string(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' || i + 1 == b.len() {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        match b[i + 1] {
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'0' => out.push(0),
+            b'x' if i + 3 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 2..i + 4]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(v) => {
+                        out.push(v);
+                        i += 4;
+                        continue;
+                    }
+                    None => out.push(b'x'),
+                }
+            }
+            other => out.push(other),
+        }
+        i += 2;
+    }
+    out
+}
+
 /// An error and its sources, `: `-separated.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -501,6 +589,39 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn goaway_debug_data_from_messages() {
+        #[derive(Debug)]
+        struct E(String, Option<Box<Self>>);
+        impl std::fmt::Display for E {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl std::error::Error for E {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|e| e as _)
+            }
+        }
+        let inner = E(
+            r#"connection error received: not a result of an error (b"{\"reason\":\"Shutdown\"}")"#
+                .to_owned(),
+            None,
+        );
+        let outer = E("http2 error".to_owned(), Some(Box::new(inner)));
+        assert_eq!(
+            goaway_debug_data(&outer).unwrap(),
+            br#"{"reason":"Shutdown"}"#.to_vec()
+        );
+        let bare = E("connection error received: protocol error".to_owned(), None);
+        assert_eq!(goaway_debug_data(&bare).unwrap(), Vec::<u8>::new());
+        assert!(goaway_debug_data(&E("stream reset".to_owned(), None)).is_none());
+        assert_eq!(
+            unescape_byte_string(r"a\x41\n\\\0\xZZ\"),
+            b"aA\n\\\0xZZ\\".to_vec()
+        );
+    }
 
     #[test]
     fn endpoints() {

@@ -63,6 +63,72 @@ pub enum Error {
         /// The UID found.
         found: String,
     },
+    /// The PKCS #12 file's MAC does not verify with the password given (or,
+    /// in a file without a MAC, its contents do not decrypt): the password
+    /// is wrong, or the file is damaged.
+    #[error(
+        "wrong password for the PKCS #12 file (its integrity check failed; a damaged file \
+         fails it too)"
+    )]
+    Pkcs12WrongPassword,
+    /// Part of a PKCS #12 file does not decrypt although its MAC verified:
+    /// the file is damaged, or that part was encrypted with another
+    /// password.
+    #[error(
+        "the {what} in the PKCS #12 file does not decrypt although the password passed the \
+         integrity check: the file is damaged or mixes passwords"
+    )]
+    Pkcs12Decryption {
+        /// The part that did not decrypt.
+        what: &'static str,
+    },
+    /// The PKCS #12 file uses an algorithm or mode this crate does not
+    /// read. Re-export it, for example with `openssl pkcs12 -export`
+    /// (AES-256-CBC, PBKDF2, HMAC-SHA-256).
+    #[error(
+        "the PKCS #12 file uses an unsupported {what}: {oid} ({name}); re-export it with \
+         `openssl pkcs12 -export` (AES-256, PBKDF2, SHA-256)",
+        name = crate::pkcs12::oid_name(oid)
+    )]
+    Pkcs12UnsupportedAlgorithm {
+        /// Where in the file.
+        what: &'static str,
+        /// The algorithm's object identifier.
+        oid: const_oid::ObjectIdentifier,
+    },
+    /// The PKCS #12 file is not well-formed. `offset` is a byte offset
+    /// into the innermost structure being read (the file itself, or a
+    /// decrypted or embedded part of it).
+    #[error("malformed PKCS #12 file: bad {what} at byte {offset}")]
+    Pkcs12Malformed {
+        /// What was expected.
+        what: &'static str,
+        /// Where.
+        offset: usize,
+        /// The BER/DER problem, when that is what it was.
+        #[source]
+        source: Option<pippin_ber::Error>,
+    },
+    /// The PKCS #12 file exceeds a bound of
+    /// [`pkcs12::Limits`](crate::pkcs12::Limits).
+    #[error("the PKCS #12 file's {what} is {found}, over the limit of {limit}")]
+    Pkcs12Limit {
+        /// Which bound.
+        what: &'static str,
+        /// The value found.
+        found: u64,
+        /// The bound.
+        limit: u64,
+    },
+    /// The PKCS #12 file holds no private key.
+    #[error(
+        "the PKCS #12 file holds no private key; export the push certificate together with its \
+         private key (in Keychain Access, select both, or export from My Certificates)"
+    )]
+    Pkcs12NoPrivateKey,
+    /// No certificate in the PKCS #12 file belongs to its private key.
+    #[error("no certificate in the PKCS #12 file matches its private key")]
+    Pkcs12NoMatchingCertificate,
     /// The endpoint URL is not an `https://host[:port]` URL.
     #[error("invalid APNs endpoint `{0}`")]
     InvalidEndpoint(String),
@@ -75,6 +141,17 @@ pub enum Error {
     /// The HTTP/2 connection or stream failed before a response arrived.
     #[error("HTTP/2: {0}")]
     Http(String),
+    /// APNs closed the connection with GOAWAY before answering, giving
+    /// `reason` in the frame's debug data (`{"reason":"…"}`), if it gave
+    /// one. The client reconnects and resends before reporting this.
+    #[error("APNs closed the connection (GOAWAY){}", match reason {
+        Some(r) => format!(": {}", r.as_str()),
+        None => String::new(),
+    })]
+    GoAway {
+        /// The reason APNs gave.
+        reason: Option<crate::Reason>,
+    },
     /// No response arrived within the request timeout.
     #[error("no response from APNs within {0:?}")]
     Timeout(std::time::Duration),

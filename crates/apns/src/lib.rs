@@ -13,9 +13,12 @@
 //!   [`Verdict`]: delivered, retry later (with capped exponential
 //!   back-off), drop the token, fix the certificate, or a bad request;
 //! - loads the push certificate and its RSA key from PEM
-//!   ([`PushCertificate`]), checks that the key matches and that the
-//!   subject's UID is an MDM topic (`com.apple.mgmt.…`), and reports the
-//!   topic, common name and expiry; [`topic_change_warning`] says when a
+//!   ([`PushCertificate::from_pem`]) or from a password-protected PKCS #12
+//!   file as Keychain Access, Windows and OpenSSL export it
+//!   ([`PushCertificate::from_pkcs12`], decoded by [`pkcs12`]: PBES2
+//!   AES/PBKDF2 and the legacy 3DES/RC2 schemes, SHA-1/SHA-2 MACs, BER),
+//!   checks that the key matches and that the subject's UID is an MDM topic
+//!   (`com.apple.mgmt.…`), and reports the topic, common name and expiry; [`topic_change_warning`] says when a
 //!   replacement certificate would strand enrolled devices;
 //! - with the `client` feature, sends pushes over one long-lived HTTP/2
 //!   connection with the push certificate as TLS client identity
@@ -24,8 +27,8 @@
 //! What it does not do: the core (default features) has no I/O and no
 //! clock — the caller passes the attempt number for back-off and the time
 //! for expiry checks. It does not use token-based (JWT, `.p8`) provider
-//! authentication, send user-visible notifications, read PKCS #12 files or
-//! encrypted keys, or store anything: what to do with a dropped token or an
+//! authentication, send user-visible notifications, read encrypted PEM
+//! keys, or store anything: what to do with a dropped token or an
 //! expiring certificate is the caller's business.
 //!
 //! ```
@@ -48,6 +51,7 @@
 
 mod cert;
 mod error;
+pub mod pkcs12;
 mod request;
 mod response;
 
@@ -62,5 +66,7 @@ pub use request::{
     APNS_EXPIRATION, APNS_ID, APNS_PRIORITY, APNS_PUSH_TYPE, APNS_TOPIC, DEFAULT_PRIORITY,
     PushRequest,
 };
-pub use response::{MAX_BODY_LEN, PushResponse, Reason, RetryPolicy, Verdict};
+pub use response::{
+    MAX_BODY_LEN, PushResponse, Reason, RetryPolicy, Verdict, goaway_reason, goaway_verdict,
+};
 pub use uuid::Uuid;

@@ -341,6 +341,32 @@ impl RetryPolicy {
     }
 }
 
+/// The reason in a GOAWAY frame's debug data. APNs closes a connection
+/// with GOAWAY carrying the same JSON as an error answer
+/// (`{"reason":"Shutdown"}`); other servers may put any text there, which
+/// gives `None`.
+pub fn goaway_reason(debug_data: &[u8]) -> Option<Reason> {
+    parse_body(debug_data).0
+}
+
+/// What to do with pushes lost to a GOAWAY that gave `reason`: a
+/// certificate problem needs an administrator, anything else (shutdown,
+/// idle timeout, overload, no reason) is retried on a new connection.
+pub fn goaway_verdict(reason: Option<&Reason>, attempt: u32, policy: &RetryPolicy) -> Verdict {
+    let response = PushResponse {
+        status: 0,
+        apns_id: None,
+        reason: reason.cloned(),
+        timestamp: None,
+    };
+    match response.verdict(attempt, policy) {
+        Verdict::FixCertificate => Verdict::FixCertificate,
+        _ => Verdict::RetryLater {
+            after: policy.delay(attempt),
+        },
+    }
+}
+
 fn parse_body(body: &[u8]) -> (Option<Reason>, Option<u64>) {
     if body.is_empty() || body.len() > MAX_BODY_LEN {
         return (None, None);
@@ -379,6 +405,34 @@ mod tests {
 
     fn verdict(status: u16, body: &[u8]) -> Verdict {
         parse(status, body).verdict(0, &RetryPolicy::default())
+    }
+
+    #[test]
+    fn goaway_debug_data() {
+        assert_eq!(
+            goaway_reason(br#"{"reason":"Shutdown"}"#),
+            Some(Reason::Shutdown)
+        );
+        assert_eq!(goaway_reason(b"server shutting down"), None);
+        assert_eq!(goaway_reason(b""), None);
+        let p = RetryPolicy::default();
+        assert_eq!(
+            goaway_verdict(Some(&Reason::BadCertificateEnvironment), 0, &p),
+            Verdict::FixCertificate
+        );
+        assert_eq!(
+            goaway_verdict(Some(&Reason::Shutdown), 2, &p),
+            Verdict::RetryLater { after: p.delay(2) }
+        );
+        assert_eq!(
+            goaway_verdict(Some(&Reason::BadDeviceToken), 0, &p),
+            Verdict::RetryLater { after: p.delay(0) },
+            "a token reason in a GOAWAY concerns no token of ours"
+        );
+        assert_eq!(
+            goaway_verdict(None, 0, &p),
+            Verdict::RetryLater { after: p.delay(0) }
+        );
     }
 
     #[test]

@@ -279,6 +279,46 @@ async fn goaway_reconnects_and_retries() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_goaway_naming_a_certificate_problem_is_reported_not_retried() {
+    if !peers_ready("a_goaway_naming_a_certificate_problem_is_reported_not_retried") {
+        return;
+    }
+    let pki = pki();
+    let server = start_server(&pki);
+    let client = ApnsClient::new(&pki.push, config(&pki, &server)).unwrap();
+    let topic = client.topic().to_owned();
+    // The server closes with GOAWAY {"reason":"BadCertificateEnvironment"}.
+    let result = client
+        .push(PushRequest::new(token(8, 1), "m1", &topic))
+        .await;
+    match &result.outcome {
+        Err(apns::Error::GoAway { reason }) => {
+            assert_eq!(reason, &Some(Reason::BadCertificateEnvironment));
+        }
+        other => panic!("expected the GOAWAY's reason, got {other:?}"),
+    }
+    assert_eq!(
+        result.verdict(0, &RetryPolicy::default()),
+        Verdict::FixCertificate
+    );
+    assert!(
+        result
+            .outcome
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("BadCertificateEnvironment")
+    );
+    // Sent once: resending cannot help until the certificate is replaced.
+    assert_eq!(server.records().len(), 1);
+    // The client reconnects for the next push.
+    let next = client
+        .push(PushRequest::new(token(1, 2), "m2", &topic))
+        .await;
+    assert_eq!(next.verdict(0, &RetryPolicy::default()), Verdict::Delivered);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_the_server_does_not_trust_is_refused() {
     if !peers_ready("a_certificate_the_server_does_not_trust_is_refused") {
         return;

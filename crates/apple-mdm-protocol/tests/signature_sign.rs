@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use apple_mdm_protocol::signature::{
-    SignatureAlgorithm, SignatureError, SigningIdentity, ber, verify_attached, verify_detached,
+    SignatureAlgorithm, SignatureError, SigningIdentity, verify_attached, verify_detached,
     verify_mdm_signature,
 };
 
@@ -151,7 +151,7 @@ fn signatures_round_trip_and_are_der() {
                 ),
             };
             for der in [&attached, &detached] {
-                assert!(matches!(ber::to_der(der), Ok(Cow::Borrowed(_))));
+                assert!(matches!(pippin_ber::to_der(der), Ok(Cow::Borrowed(_))));
             }
             let (content, signer) = verify_attached(&attached).unwrap();
             assert_eq!(content, BODY);

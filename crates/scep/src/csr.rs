@@ -83,7 +83,7 @@ impl Decode<'_> for CertificationRequest {
     /// v1.5 with SHA-1/SHA-2, or ECDSA P-256 with SHA-256).
     fn decode(input: &[u8]) -> Result<Self> {
         let m = |e| Error::malformed(Structure::CertificationRequest, e);
-        let der = crate::ber::to_der(input).map_err(m)?;
+        let der = tlv::to_der(input).map_err(m)?;
         let der = &*der;
         let outer = tlv::read_single(der)
             .map_err(m)?

@@ -195,7 +195,7 @@ pub(crate) fn open<R: rand_core::CryptoRng + ?Sized>(
     key: &rsa::PrivateKey,
     rng: &mut R,
 ) -> Result<(Vec<u8>, ContentEncryption)> {
-    let der = crate::ber::to_der(content).map_err(|e| Error::malformed(Structure::Envelope, e))?;
+    let der = tlv::to_der(content).map_err(|e| Error::malformed(Structure::Envelope, e))?;
     let env = Envelope::parse(&der)?;
     let plain = env.decrypt(recipient, key, rng)?;
     let alg = env

@@ -28,6 +28,25 @@ impl ParseError {
     }
 }
 
+impl From<pippin_ber::Error> for ParseError {
+    fn from(e: pippin_ber::Error) -> Self {
+        use pippin_ber::ErrorKind as Ber;
+        let kind = match e.kind {
+            Ber::Truncated | Ber::Empty => ParseErrorKind::Truncated,
+            Ber::TrailingData => ParseErrorKind::TrailingData,
+            Ber::TagTooLong => ParseErrorKind::HighTagNumber,
+            Ber::BadLength => ParseErrorKind::BadLength,
+            Ber::IndefinitePrimitive | Ber::IndefiniteLength => ParseErrorKind::IndefiniteLength,
+            Ber::TooDeep => ParseErrorKind::TooDeep,
+            Ber::TooManyElements => ParseErrorKind::TooManyElements,
+            // A misplaced end-of-contents marker, a bad string segment, and
+            // whatever kinds a later version adds.
+            _ => ParseErrorKind::InvalidValue,
+        };
+        Self::new(kind, e.offset)
+    }
+}
+
 /// The kinds of [`ParseError`].
 #[derive(Clone, Copy, Debug, Eq, PartialEq, thiserror::Error)]
 #[non_exhaustive]

@@ -57,7 +57,6 @@
 #![forbid(unsafe_code)]
 
 pub mod attributes;
-pub mod ber;
 mod ca;
 mod cert;
 mod challenge;

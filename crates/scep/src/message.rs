@@ -68,7 +68,7 @@ impl PkiMessage {
             });
         }
         let m = |e| Error::malformed(Structure::PkiMessage, e);
-        let der = crate::ber::to_der(input).map_err(m)?;
+        let der = tlv::to_der(input).map_err(m)?;
         let parts = Parts::read(&der).map_err(m)?;
         parts.verify()
     }

@@ -165,7 +165,7 @@ pub(crate) fn sign_with<R: rand_core::CryptoRng + ?Sized>(
 pub fn certificates_from_degenerate(der: &[u8]) -> Result<Vec<Vec<u8>>> {
     use crate::error::{Error, ParseErrorKind, Structure};
     let m = |e| Error::malformed(Structure::PkiMessage, e);
-    let der = crate::ber::to_der(der).map_err(m)?;
+    let der = tlv::to_der(der).map_err(m)?;
     let ci = tlv::read_single(&der)
         .map_err(m)?
         .expect(tag::SEQUENCE)

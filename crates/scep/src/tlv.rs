@@ -9,9 +9,27 @@
 //! types where that is convenient.
 //!
 //! The reader accepts DER only (definite lengths, one-byte tags); BER input is
-//! first rewritten by [`crate::ber::to_der`].
+//! first rewritten by [`to_der`] (`pippin-ber`).
+
+use std::borrow::Cow;
 
 use crate::error::{ParseError, ParseErrorKind};
+
+/// Deepest nesting accepted in a SCEP message's BER.
+const MAX_DEPTH: usize = 32;
+
+/// Most elements accepted in one SCEP message's BER.
+const MAX_ELEMENTS: usize = 20_000;
+
+/// Rewrites one BER element spanning all of `input` as DER (X.690 §10:
+/// definite, minimal lengths and primitive strings; `SET OF` order and
+/// contents octets unchanged), within this crate's bounds. DER input comes
+/// back borrowed. Errors carry the offset in `input`.
+pub(crate) fn to_der(input: &[u8]) -> Result<Cow<'_, [u8]>, ParseError> {
+    let mut limits = pippin_ber::Limits::default();
+    limits.max_depth(MAX_DEPTH).max_elements(MAX_ELEMENTS);
+    pippin_ber::to_der_with(input, &limits).map_err(ParseError::from)
+}
 
 /// Universal tags used by SCEP and CMS.
 pub(crate) mod tag {

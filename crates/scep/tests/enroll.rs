@@ -276,7 +276,7 @@ fn get_with_base64_and_ber_input() {
     );
     let ber = berify(&msg, 100);
     assert_ne!(ber, msg);
-    assert_eq!(&*scep::ber::to_der(&ber).unwrap(), &msg[..]);
+    assert_eq!(&*pippin_ber::to_der(&ber).unwrap(), &msg[..]);
     let resp = s
         .handle("PKIOperation", Some(&ber), now(), &mut rng)
         .unwrap();

@@ -17,7 +17,8 @@
 //! check that:
 //!
 //! * the input is a `ContentInfo` holding a `SignedData` (BER is accepted and
-//!   normalised to DER first, see [`ber`]) whose content type is `id-data`;
+//!   normalised to DER first by
+//!   [`pippin_ber::to_der`]) whose content type is `id-data`;
 //! * it has exactly one `SignerInfo` — what Apple devices send. A second
 //!   signer would make "who signed this" ambiguous, so it is refused rather
 //!   than ignored;
@@ -51,7 +52,7 @@
 //! Header values over [`MAX_HEADER_LEN`] bytes, CMS over [`MAX_CMS_LEN`]
 //! bytes and bags of more than [`MAX_CERTIFICATES`] certificates are refused
 //! before any signature work; BER nesting and element counts are bounded
-//! (see [`ber`]). No input makes this module panic.
+//! (64 levels, 100 000 elements; see [`pippin_ber::Limits`]). No input makes this module panic.
 //!
 //! # Example
 //!
@@ -78,7 +79,6 @@
 //! ```
 
 mod alg;
-pub mod ber;
 mod sign;
 mod verify;
 
@@ -88,7 +88,11 @@ use der::asn1::ObjectIdentifier;
 use x509_cert::Certificate;
 
 pub use alg::{DigestAlgorithm, SignatureAlgorithm};
-pub use ber::BerError;
+/// Why BER (or DER) could not be read: a kind and a byte offset (from
+/// `pippin-ber`, which normalises the CMS input to DER).
+pub use pippin_ber::Error as BerError;
+/// The kinds of [`BerError`].
+pub use pippin_ber::ErrorKind as BerErrorKind;
 pub use sign::SigningIdentity;
 
 /// The longest `Mdm-Signature` header value accepted, in bytes (64 KiB). A

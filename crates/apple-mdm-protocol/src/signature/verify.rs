@@ -18,8 +18,8 @@ use super::alg::{
     self, DigestAlgorithm, ID_CONTENT_TYPE, ID_DATA, ID_MESSAGE_DIGEST, ID_SIGNED_DATA,
     ID_SIGNING_TIME, PublicKey,
 };
-use super::ber::{self, DerReader, Tlv};
 use super::{MAX_CERTIFICATES, MAX_CMS_LEN, SignatureError, VerifiedSigner};
+use pippin_ber::{Reader as DerReader, Tlv};
 
 // Tags (first identifier octet) used below (X.690 §8.1.2).
 const INTEGER: u8 = 0x02;
@@ -44,7 +44,9 @@ pub(crate) fn verify(
             max: MAX_CMS_LEN,
         });
     }
-    let doc = ber::to_der(cms)?;
+    // BER → DER within the default bounds (depth 64, 100 000 elements):
+    // CMS with certificates needs about 12 levels and a few hundred elements.
+    let doc = pippin_ber::to_der(cms)?;
     let parsed = parse(&doc)?;
 
     let content = match (detached, parsed.econtent) {
