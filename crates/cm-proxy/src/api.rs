@@ -9,6 +9,8 @@
 //! | `POST /api/v1/devices/{udid}/unenroll` | mark the device not enrolled, so that it may enroll again with a new identity (a replaced or re-imaged device) |
 //! | `GET /api/v1/commands/{uuid}` | a command's status and result per enrollment |
 //! | `DELETE /api/v1/commands/{uuid}` | cancel a command that has not completed |
+//! | `GET /api/v1/pushcert` | the push certificate in use: topic, subject, expiry, where it came from |
+//! | `PUT /api/v1/pushcert` | install or replace it: `{"certificate": PEM, "private_key": PEM}` or `{"pkcs12": base64, "password": "…"}`, plus `"allow_topic_change": true` to confirm a new topic |
 //! | `GET /api/v1/audit?after=&limit=` | who queued what |
 //! | `GET /api/v1/openapi.json` | the OpenAPI 3.0 document describing all of this (no token needed) |
 //!
@@ -339,20 +341,58 @@ fn redact(v: &mut Json_) {
 
 /// Pushes to `ids` and records each outcome; returns them as JSON.
 pub async fn push_now(app: &App, ids: &[EnrollmentId]) -> Json_ {
-    let targets = match app.store.push_targets(ids).await {
+    let first: Vec<(EnrollmentId, u32)> = ids.iter().map(|id| (id.clone(), 0)).collect();
+    push_attempts(app, &first).await
+}
+
+/// The most times one push is sent (the first try and its retries):
+/// 1 s, 2 s, 4 s, … up to the policy's 5-minute cap, about 14 minutes in
+/// all. After that, the next queued command pushes again.
+pub const MAX_PUSH_ATTEMPTS: u32 = 10;
+
+/// Pushes to each enrollment as the given attempt (0 = first), records
+/// each outcome and schedules a retry for those APNs asked to send again
+/// later; returns the outcomes as JSON.
+pub async fn push_attempts(app: &App, ids: &[(EnrollmentId, u32)]) -> Json_ {
+    let plain: Vec<EnrollmentId> = ids.iter().map(|(id, _)| id.clone()).collect();
+    let targets = match app.store.push_targets(&plain).await {
         Ok(t) => t,
         Err(e) => {
             warn!(error = %e, "cannot read push targets");
             return json!([]);
         }
     };
-    let outcomes = app.push.push(&targets).await;
+    let attempt_of = |id: &EnrollmentId| {
+        ids.iter()
+            .find(|(i, _)| i == id)
+            .map_or(0, |(_, attempt)| *attempt)
+    };
+    let outcomes = app.push.current().sender.push(&targets).await;
     let now = unix_millis(SystemTime::now());
+    let policy = apns::RetryPolicy::default();
     let mut out = Vec::new();
     for (t, o) in targets.iter().zip(outcomes) {
         app.metrics.pushes.inc();
         if o.token_invalid || o.status == "failed" {
             app.metrics.push_failures.inc();
+        }
+        let attempt = attempt_of(&t.id);
+        let mut retry_at = None;
+        if o.retry_later {
+            let next = attempt.saturating_add(1);
+            if next < MAX_PUSH_ATTEMPTS {
+                let delay = policy.delay(attempt);
+                let at = now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+                if app.push.schedule_retry(&t.id, at, next) {
+                    retry_at = Some(at);
+                } else {
+                    warn!(enrollment = %t.id, "too many pushes waiting to be retried; this one is not");
+                }
+            } else {
+                warn!(enrollment = %t.id, attempts = next, "push still not delivered; giving up until the next queued command");
+            }
+        } else {
+            app.push.cancel_retry(&t.id);
         }
         let result = PushResult {
             at: now,
@@ -363,9 +403,36 @@ pub async fn push_now(app: &App, ids: &[EnrollmentId]) -> Json_ {
         if let Err(e) = app.store.mark_push_result(&t.id, &result).await {
             warn!(enrollment = %t.id, error = %e, "cannot store push result");
         }
-        out.push(json!({ "id": t.id.to_string(), "status": o.status, "reason": o.reason }));
+        let mut entry = json!({ "id": t.id.to_string(), "status": o.status, "reason": o.reason });
+        if let Some(at) = retry_at {
+            entry["retry_at"] = json!(at);
+            entry["attempt"] = json!(attempt + 1);
+        }
+        out.push(entry);
     }
     Json_::Array(out)
+}
+
+/// Sends the pushes whose retry is due, once a second, until `stop`.
+pub async fn retry_pushes(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        // Bounded batches: a big backlog goes out over several ticks.
+        let due = app.push.due_retries(unix_millis(SystemTime::now()), 5_000);
+        if due.is_empty() {
+            continue;
+        }
+        for _ in &due {
+            app.metrics.push_retries.inc();
+        }
+        info!(count = due.len(), "sending pushes again");
+        push_attempts(&app, &due).await;
+    }
 }
 
 /// `POST /api/v1/devices/{udid}/push`.
@@ -496,6 +563,132 @@ pub async fn cancel_command(
         })
         .await?;
     Ok(Json(json!({ "command_uuid": uuid, "cancelled": n })).into_response())
+}
+
+/// The push certificate in use, as JSON (never the key).
+pub fn pushcert_json(app: &App) -> Json_ {
+    let state = app.push.current();
+    let now = SystemTime::now();
+    let mut v = json!({
+        "topic": state.topic,
+        "topic_is_placeholder": state.topic_is_placeholder,
+        "source": state.source.as_str(),
+        "sender": state.sender.describe(),
+        "endpoint": app.push.apns_settings().endpoint,
+        "pending_retries": app.push.pending_retries(),
+    });
+    if let Some(c) = &state.certificate {
+        let days_left = c
+            .not_after
+            .duration_since(now)
+            .map(|d| i64::try_from(d.as_secs() / 86_400).unwrap_or(i64::MAX))
+            .unwrap_or_else(|e| -i64::try_from(e.duration().as_secs() / 86_400).unwrap_or(0) - 1);
+        v["certificate"] = json!({
+            "subject": c.subject,
+            "subject_cn": c.subject_cn,
+            "not_before": crate::pushcert::httpdate(c.not_before),
+            "not_after": crate::pushcert::httpdate(c.not_after),
+            "expired": c.is_expired_at(now),
+            "days_left": days_left,
+        });
+    }
+    v
+}
+
+/// `GET /api/v1/pushcert`.
+pub async fn get_pushcert(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Json_>> {
+    authorize(&app, &headers)?;
+    Ok(Json(pushcert_json(&app)))
+}
+
+/// `PUT /api/v1/pushcert` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PushCertUpload {
+    /// The certificate Apple issued, PEM (may be followed by its issuers).
+    certificate: Option<String>,
+    /// Its RSA private key, PEM (PKCS #1 or PKCS #8, unencrypted).
+    private_key: Option<String>,
+    /// Or both in a PKCS #12 file, base64.
+    pkcs12: Option<String>,
+    /// The PKCS #12 file's password.
+    password: Option<String>,
+    /// Install even though the topic differs from the one devices enrolled
+    /// with (they must all enroll again).
+    #[serde(default)]
+    allow_topic_change: bool,
+}
+
+/// Largest accepted upload body (a certificate chain and key are a few KB).
+pub const MAX_PUSHCERT_BODY: usize = 256 * 1024;
+
+/// `PUT /api/v1/pushcert`: install or replace the push certificate.
+pub async fn put_pushcert(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let actor = authorize(&app, &headers)?;
+    if body.len() > MAX_PUSHCERT_BODY {
+        return Err(ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a push certificate upload is at most {MAX_PUSHCERT_BODY} bytes"),
+        ));
+    }
+    let up: PushCertUpload =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("body: {e}")))?;
+    let cert = match (&up.certificate, &up.private_key, &up.pkcs12) {
+        (Some(c), Some(k), None) => apns::PushCertificate::from_pem(c, k),
+        (None, None, Some(p12)) => {
+            use base64::Engine as _;
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(p12.trim())
+                .map_err(|e| ApiError::bad(format!("pkcs12: not base64: {e}")))?;
+            apns::PushCertificate::from_pkcs12(&der, up.password.as_deref().unwrap_or(""))
+        }
+        _ => {
+            return Err(ApiError::bad(
+                "give either certificate and private_key (PEM), or pkcs12 (base64) with its password",
+            ));
+        }
+    }
+    .map_err(|e| ApiError::bad(e.to_string()))?;
+    let installed = app
+        .push
+        .install(cert, up.allow_topic_change, SystemTime::now())
+        .await
+        .map_err(|e| {
+            use crate::pushcert::InstallError;
+            let status = match &e {
+                InstallError::Invalid(_) => StatusCode::BAD_REQUEST,
+                InstallError::Configured(_) | InstallError::TopicChange(_) => StatusCode::CONFLICT,
+                InstallError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            ApiError(status, e.to_string())
+        })?;
+    let mut out = pushcert_json(&app);
+    out["previous_topic"] = json!(installed.previous_topic);
+    if let Some(w) = &installed.topic_warning {
+        out["warning"] = json!(w);
+    }
+    app.store
+        .audit(&AuditEntry {
+            at: unix_millis(SystemTime::now()),
+            actor,
+            action: "install_push_certificate".to_owned(),
+            target: installed.certificate.topic.clone(),
+            detail: json!({
+                "subject": installed.certificate.subject,
+                "not_after": crate::pushcert::httpdate(installed.certificate.not_after),
+                "previous_topic": installed.previous_topic,
+                "topic_changed": installed.topic_warning.is_some(),
+            }),
+        })
+        .await?;
+    Ok(Json(out).into_response())
 }
 
 /// `GET /api/v1/audit` query.

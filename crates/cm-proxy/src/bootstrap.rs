@@ -9,14 +9,18 @@ use std::time::SystemTime;
 
 use apple_mdm_protocol::profile::{EnrollmentProfile, MdmPayload, RootCertificate, ScepPayload};
 use apple_mdm_protocol::signature::SigningIdentity;
-use pippin_service::{ClientAuth, MinTlsVersion, Secret};
+use pippin_service::{ClientAuth, MinTlsVersion, Secret, SecretBox};
 use pippin_store::{PostgresConfig, PostgresStore, SqliteStore, Store};
 use scep::{CertificateAuthority, ScepConfig, ScepServer, StaticChallenge};
 use tracing::{error, info, warn};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::push::{ApnsPushSender, PushSender, RecordingPushSender};
+use crate::push::{PushSender, RecordingPushSender};
+use crate::pushcert::{
+    ApnsSettings, CertSource, PUSH_KEY_CONTEXT, ProfileTemplate, PushControl, PushState,
+    apns_sender,
+};
 use crate::state::{App, Metrics, RuntimeConfig};
 
 /// What `build` made: the shared state and the TLS configuration.
@@ -66,6 +70,30 @@ fn write_secret(path: &Path, data: &[u8]) -> Result<()> {
     }
     let mut f = opts.open(path).map_err(|e| Error::io(path, e))?;
     f.write_all(data).map_err(|e| Error::io(path, e))
+}
+
+/// Replaces `path` with `data` atomically (a temporary file in the same
+/// directory, synced, then renamed over it); owner-only when `secret`.
+pub(crate) fn replace_file(path: &Path, data: &[u8], secret: bool) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    let mut f = opts.open(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)
 }
 
 /// Reads a one-line secret file, or creates it with `make`.
@@ -124,11 +152,35 @@ pub async fn open_store(s: &Settings) -> Result<(Arc<dyn Store>, String)> {
     }
 }
 
-/// Reads the push certificate the settings name, if they name one.
-fn load_push_certificate(s: &Settings) -> Result<Option<apns::PushCertificate>> {
-    let (cert, key) = match (&s.apns_cert, &s.apns_key) {
-        (None, None) => return Ok(None),
-        (Some(c), Some(k)) => (c, k),
+/// Reads the push certificate: the one the settings name, else the one
+/// installed through the admin API, else none.
+fn load_push_certificate(
+    s: &Settings,
+    apns: &ApnsSettings,
+) -> Result<Option<(apns::PushCertificate, CertSource)>> {
+    let (cert, key, source) = match (&s.apns_cert, &s.apns_key) {
+        (Some(c), Some(k)) => (
+            c.clone(),
+            k.clone(),
+            CertSource::Configured { cert: c.clone() },
+        ),
+        (None, None) => {
+            let (c, k) = (apns.installed_cert_path(), apns.installed_key_path());
+            if !c.exists() {
+                return Ok(None);
+            }
+            let cert_pem = std::fs::read_to_string(&c).map_err(|e| Error::io(&c, e))?;
+            let sealed = std::fs::read_to_string(&k).map_err(|e| Error::io(&k, e))?;
+            let key_pem = apns
+                .secrets
+                .open(PUSH_KEY_CONTEXT, &sealed)
+                .map_err(|e| Error::Config(format!("{}: {e}", k.display())))?;
+            let key_pem = String::from_utf8_lossy(key_pem.expose()).into_owned();
+            let pc = apns::PushCertificate::from_pem(&cert_pem, &key_pem).map_err(|e| {
+                Error::Config(format!("installed push certificate {}: {e}", c.display()))
+            })?;
+            return Ok(Some((pc, CertSource::Installed { cert: c })));
+        }
         _ => {
             return Err(Error::Config(
                 "apns: give both the push certificate (cert) and its key (key), or neither"
@@ -136,8 +188,8 @@ fn load_push_certificate(s: &Settings) -> Result<Option<apns::PushCertificate>> 
             ));
         }
     };
-    let cert_pem = std::fs::read_to_string(cert).map_err(|e| Error::io(cert, e))?;
-    let key_pem = std::fs::read_to_string(key).map_err(|e| Error::io(key, e))?;
+    let cert_pem = std::fs::read_to_string(&cert).map_err(|e| Error::io(&cert, e))?;
+    let key_pem = std::fs::read_to_string(&key).map_err(|e| Error::io(&key, e))?;
     let pc = apns::PushCertificate::from_pem(&cert_pem, &key_pem).map_err(|e| {
         Error::Config(format!(
             "push certificate {} / key {}: {e}",
@@ -145,59 +197,46 @@ fn load_push_certificate(s: &Settings) -> Result<Option<apns::PushCertificate>> 
             key.display()
         ))
     })?;
-    Ok(Some(pc))
+    Ok(Some((pc, source)))
 }
 
-/// The APNs push sender for `cert`, with the settings' endpoint and CA.
-fn apns_sender(s: &Settings, cert: &apns::PushCertificate) -> Result<ApnsPushSender> {
-    let url = s.apns_url().to_owned();
-    let mut config = apns::client::ApnsConfig::default();
-    config.endpoint(url.clone());
-    if let Some(ca) = &s.apns_ca {
-        let pem = std::fs::read_to_string(ca).map_err(|e| Error::io(ca, e))?;
-        config.extra_ca_pem(pem);
-    }
-    let client = apns::client::ApnsClient::new(cert, config)
-        .map_err(|e| Error::Config(format!("apns endpoint {url:?}: {e}")))?;
-    let info = cert.info();
-    let now = SystemTime::now();
-    if info.is_expired_at(now) {
-        error!(
-            topic = cert.topic(),
-            "the push certificate has expired: APNs will refuse every push until it is renewed"
-        );
-    } else if info.is_expired_at(now + std::time::Duration::from_secs(30 * 24 * 3600)) {
-        warn!(
-            topic = cert.topic(),
-            "the push certificate expires within 30 days: renew it in the Apple Push Certificates Portal"
-        );
-    }
-    info!(
-        topic = cert.topic(),
-        subject_cn = info.subject_cn.as_deref().unwrap_or(""),
-        endpoint = %url,
-        "push certificate loaded"
-    );
-    Ok(ApnsPushSender::new(client, url))
+/// How the service reaches APNs.
+fn apns_settings(s: &Settings, secrets: Arc<SecretBox>) -> Result<ApnsSettings> {
+    let extra_ca_pem = match &s.apns_ca {
+        Some(ca) => Some(std::fs::read_to_string(ca).map_err(|e| Error::io(ca, e))?),
+        None => None,
+    };
+    Ok(ApnsSettings {
+        endpoint: s.apns_url().to_owned(),
+        extra_ca_pem,
+        data_dir: s.data_dir.clone(),
+        secrets,
+    })
 }
 
-/// Builds the service. With a push certificate configured (`[apns]`),
-/// pushes go to APNs and its topic is the push topic; without, pushes are
-/// recorded only and the topic is a placeholder.
+/// Builds the service. With a push certificate (configured in `[apns]`,
+/// or installed earlier through the admin API), pushes go to APNs and its
+/// topic is the push topic; without, pushes are recorded only and the
+/// topic is a placeholder until one is installed.
 pub async fn build(s: &Settings) -> Result<Built> {
-    match load_push_certificate(s)? {
-        Some(cert) => {
-            let push = Arc::new(apns_sender(s, &cert)?);
-            build_inner(s, push, Some(cert.topic())).await
-        }
-        None => build_with_push(s, Arc::new(RecordingPushSender::new())).await,
+    std::fs::create_dir_all(&s.data_dir).map_err(|e| Error::io(&s.data_dir, e))?;
+    let key_file = s.master_key_path();
+    let (secrets, created) = SecretBox::load_or_create(&key_file)?;
+    if created {
+        info!(file = %key_file.display(), "created the master key for secrets at rest");
     }
-}
-
-/// Builds the service with `push` as push sender (the topic comes from
-/// the settings, else a placeholder).
-pub async fn build_with_push(s: &Settings, push: Arc<dyn PushSender>) -> Result<Built> {
-    build_inner(s, push, None).await
+    let secrets = Arc::new(secrets);
+    let apns = apns_settings(s, secrets.clone())?;
+    let loaded = load_push_certificate(s, &apns)?;
+    let now = SystemTime::now();
+    let (push, cert): (Arc<dyn PushSender>, _) = match loaded {
+        Some((cert, source)) => {
+            let sender = apns_sender(&apns, &cert, now).map_err(Error::Config)?;
+            (Arc::new(sender), Some((cert.info().clone(), source)))
+        }
+        None => (Arc::new(RecordingPushSender::new()), None),
+    };
+    build_inner(s, apns, push, cert, secrets).await
 }
 
 /// The push topic: the push certificate's, else the configured one, else
@@ -249,9 +288,12 @@ fn push_topic(s: &Settings, cert_topic: Option<&str>) -> Result<(String, bool, O
 
 async fn build_inner(
     s: &Settings,
+    apns: ApnsSettings,
     push: Arc<dyn PushSender>,
-    cert_topic: Option<&str>,
+    cert: Option<(apns::PushCertificateInfo, CertSource)>,
+    secrets: Arc<SecretBox>,
 ) -> Result<Built> {
+    let cert_topic = cert.as_ref().map(|(c, _)| c.topic.as_str());
     let dir = &s.data_dir;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let now = SystemTime::now();
@@ -336,16 +378,19 @@ async fn build_inner(
         file_name: "pippin-ca.cer".to_owned(),
         display_name: "Pippin server CA".to_owned(),
     });
-    let profile_bytes = if s.sign_profile {
-        let id = SigningIdentity::from_pem(
-            pki.server_chain_pem().as_bytes(),
-            pki.server.key_pem.expose().as_bytes(),
+    let signer = if s.sign_profile {
+        Some(
+            SigningIdentity::from_pem(
+                pki.server_chain_pem().as_bytes(),
+                pki.server.key_pem.expose().as_bytes(),
+            )
+            .map_err(apple_mdm_protocol::Error::from)?,
         )
-        .map_err(apple_mdm_protocol::Error::from)?;
-        profile.sign(&id)?
     } else {
-        profile.to_xml()
+        None
     };
+    let template = ProfileTemplate::new(profile, signer);
+    let profile_bytes = template.build(&topic)?;
 
     // TLS: client certificates are optional at the handshake (enrollment
     // and the admin API have none) and checked by the MDM routes.
@@ -374,15 +419,27 @@ async fn build_inner(
         config: RuntimeConfig {
             trust_mdm_signature: s.trust_mdm_signature,
             max_body_bytes: s.max_body_bytes,
-            topic: Some(topic.clone()),
             public_url: base.to_owned(),
         },
         store,
         scep,
-        push,
+        push: PushControl::new(
+            PushState {
+                sender: push,
+                topic: topic.clone(),
+                topic_is_placeholder,
+                source: cert
+                    .as_ref()
+                    .map_or(CertSource::None, |(_, src)| src.clone()),
+                certificate: cert.map(|(c, _)| c),
+                profile: Arc::new(profile_bytes),
+            },
+            template,
+            apns,
+        ),
         metrics: Metrics::new()?,
+        secrets,
         admin_token: Secret::new(admin_token),
-        profile: profile_bytes,
         ca_pem: pki.ca.cert_pem.clone(),
     });
     Ok(Built {

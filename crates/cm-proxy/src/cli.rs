@@ -110,6 +110,11 @@ pub struct ServeArgs {
     /// private or test endpoint).
     #[arg(long, env = "PIPPIN_APNS_CA", value_name = "PEM")]
     apns_ca: Option<PathBuf>,
+    /// Master key file encrypting stored secrets (created if missing)
+    /// [default: DATA_DIR/master.key]. Keep it apart from backups of the
+    /// data directory and database.
+    #[arg(long, env = "PIPPIN_MASTER_KEY_FILE", value_name = "FILE")]
+    master_key_file: Option<PathBuf>,
     /// Do not copy log lines to standard error.
     #[arg(long, env = "PIPPIN_LOG_QUIET")]
     log_quiet: bool,
@@ -167,6 +172,7 @@ impl ServeArgs {
             s.apns_endpoint = v.clone();
         }
         s.apns_ca = self.apns_ca.clone().or(s.apns_ca);
+        s.master_key_file = self.master_key_file.clone().or(s.master_key_file);
         if self.log_quiet {
             s.log_stderr = false;
         }

@@ -45,6 +45,9 @@ pub struct FileConfig {
     /// The APNs push certificate and endpoint.
     #[serde(default)]
     pub apns: ApnsSection,
+    /// Secrets at rest.
+    #[serde(default)]
+    pub secrets: SecretsSection,
 }
 
 /// `[database]`.
@@ -96,6 +99,16 @@ pub struct ProfileSection {
     pub identifier: Option<String>,
     /// Sign the profile with the server certificate (default true).
     pub sign: Option<bool>,
+}
+
+/// `[secrets]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSection {
+    /// The master key that encrypts stored secrets (created if missing;
+    /// default `<data_dir>/master.key`). Keep it apart from the data
+    /// directory and database backups.
+    pub master_key_file: Option<PathBuf>,
 }
 
 /// `[apns]`.
@@ -175,6 +188,9 @@ pub struct Settings {
     pub apns_endpoint: String,
     /// Extra CA certificates for the APNs endpoint, PEM path.
     pub apns_ca: Option<PathBuf>,
+    /// The master key file for secrets at rest (default
+    /// `<data_dir>/master.key`).
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -206,6 +222,7 @@ impl Settings {
             apns_key: None,
             apns_endpoint: "production".to_owned(),
             apns_ca: None,
+            master_key_file: None,
         }
     }
 
@@ -260,6 +277,14 @@ impl Settings {
             self.apns_endpoint = v;
         }
         self.apns_ca = f.apns.ca.or(self.apns_ca.take());
+        self.master_key_file = f.secrets.master_key_file.or(self.master_key_file.take());
+    }
+
+    /// The master key file in use.
+    pub fn master_key_path(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
     }
 
     /// The APNs URL [`apns_endpoint`](Self::apns_endpoint) names.

@@ -45,6 +45,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/commands/{uuid}",
             get(api::get_command).delete(api::cancel_command),
         )
+        .route("/pushcert", get(api::get_pushcert).put(api::put_pushcert))
         .route("/audit", get(api::list_audit))
         .route("/openapi.json", get(openapi))
         .fallback(api::not_found)
@@ -68,7 +69,7 @@ async fn enroll(State(app): State<Arc<App>>) -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/x-apple-aspen-config"),
         )],
-        app.profile.clone(),
+        app.push.current().profile.to_vec(),
     )
         .into_response()
 }

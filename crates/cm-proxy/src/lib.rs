@@ -23,6 +23,7 @@ mod error;
 pub mod http;
 pub mod mdm;
 pub mod push;
+pub mod pushcert;
 pub mod state;
 
 use std::future::Future;
@@ -56,8 +57,12 @@ impl Bound {
 
     /// Serves until `shutdown` resolves.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let retries = tokio::spawn(api::retry_pushes(self.built.app.clone(), stopped));
         let router = http::router(self.built.app.clone());
         http::serve(self.listener, self.built.tls, router, shutdown).await;
+        let _ = stop.send(true);
+        let _ = retries.await;
     }
 }
 

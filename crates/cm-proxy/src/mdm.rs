@@ -231,10 +231,8 @@ async fn checkin(
             }
         }
         let topic = c.topic.clone().unwrap_or_default();
-        if let Some(expected) = &app.config.topic
-            && !topic.is_empty()
-            && &topic != expected
-        {
+        let expected = app.push.current().topic.clone();
+        if !topic.is_empty() && topic != expected {
             warn!(enrollment = %id, topic, expected, "Authenticate for another push topic");
         }
         app.store

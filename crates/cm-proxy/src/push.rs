@@ -23,6 +23,8 @@ pub struct PushOutcome {
     /// The token will never work again (the device must send a new
     /// `TokenUpdate` before it is pushed again).
     pub token_invalid: bool,
+    /// APNs was busy, failing or unreachable: worth sending again later.
+    pub retry_later: bool,
 }
 
 /// Sends MDM pushes.
@@ -72,6 +74,7 @@ impl PushSender for RecordingPushSender {
                 status: "recorded".to_owned(),
                 reason: Some("no APNs certificate configured; push recorded only".to_owned()),
                 token_invalid: false,
+                retry_later: false,
             })
             .collect()
     }
@@ -85,8 +88,8 @@ impl PushSender for RecordingPushSender {
 ///
 /// Each push is sent once (the client itself resends a push whose stream
 /// failed before an answer); a push APNs asks to retry later is reported as
-/// `failed` with the reason, and the next command queued for that device
-/// pushes it again. A retry queue with back-off is not implemented yet.
+/// `failed` with [`PushOutcome::retry_later`] set, and the service schedules
+/// it again with back-off (see [`crate::pushcert::PushControl`]).
 #[derive(Debug)]
 pub struct ApnsPushSender {
     client: ApnsClient,
@@ -119,12 +122,14 @@ fn outcome(target: &PushTarget, result: &PushResult) -> PushOutcome {
         status: "failed".to_owned(),
         reason: Some(reason),
         token_invalid,
+        retry_later: false,
     };
     match result.verdict(0, &RetryPolicy::default()) {
         Verdict::Delivered => PushOutcome {
             status: "delivered".to_owned(),
             reason: None,
             token_invalid: false,
+            retry_later: false,
         },
         Verdict::DropToken { .. } => {
             let reason = failure_reason(result);
@@ -141,8 +146,11 @@ fn outcome(target: &PushTarget, result: &PushResult) -> PushOutcome {
         }
         Verdict::RetryLater { .. } => {
             let reason = failure_reason(result);
-            warn!(enrollment = %target.id, %reason, "push not delivered; the next queued command pushes again");
-            failed(reason, false)
+            warn!(enrollment = %target.id, %reason, "push not delivered; it will be sent again");
+            PushOutcome {
+                retry_later: true,
+                ..failed(reason, false)
+            }
         }
         Verdict::BadRequest => {
             let reason = failure_reason(result);
@@ -211,6 +219,7 @@ mod tests {
                 status: "delivered".to_owned(),
                 reason: None,
                 token_invalid: false,
+                retry_later: false,
             }
         );
 
@@ -235,6 +244,7 @@ mod tests {
         let o = outcome(&t, &r);
         assert_eq!(o.status, "failed");
         assert!(!o.token_invalid);
+        assert!(o.retry_later);
         assert!(o.reason.unwrap().contains("TooManyRequests"));
 
         let (t, mut r) = answered(200, None);
@@ -242,6 +252,7 @@ mod tests {
         let o = outcome(&t, &r);
         assert_eq!(o.status, "failed");
         assert!(!o.token_invalid);
+        assert!(o.retry_later, "a timeout is retried");
         assert!(o.reason.is_some());
     }
 }

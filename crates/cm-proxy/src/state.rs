@@ -7,7 +7,7 @@ use pippin_service::{Counter, Gauge, Metrics as Registry, Secret};
 use pippin_store::Store;
 use scep::ScepServer;
 
-use crate::push::PushSender;
+use crate::pushcert::PushControl;
 
 /// Settings the request handlers read.
 #[derive(Clone, Debug)]
@@ -18,8 +18,6 @@ pub struct RuntimeConfig {
     pub trust_mdm_signature: bool,
     /// Largest request body accepted from a device.
     pub max_body_bytes: usize,
-    /// The push topic devices are enrolled with.
-    pub topic: Option<String>,
     /// The public base URL (`https://host:8760`).
     pub public_url: String,
 }
@@ -47,6 +45,8 @@ pub struct Metrics {
     pub pushes: Counter,
     /// Pushes that failed.
     pub push_failures: Counter,
+    /// Pushes sent again after APNs asked to retry later.
+    pub push_retries: Counter,
     /// Open queue entries across all enrollments.
     pub queue_depth: Gauge,
     /// Enrolled devices.
@@ -83,6 +83,10 @@ impl Metrics {
             )?,
             pushes: c("pippin_push_total", "Pushes sent.")?,
             push_failures: c("pippin_push_failures_total", "Pushes that failed.")?,
+            push_retries: c(
+                "pippin_push_retries_total",
+                "Pushes sent again after APNs asked to retry later.",
+            )?,
             queue_depth: r.gauge(
                 "pippin_mdm_queue_depth",
                 "Open command-queue entries across all enrollments.",
@@ -102,14 +106,14 @@ pub struct App {
     pub store: Arc<dyn Store>,
     /// The SCEP responder.
     pub scep: ScepServer,
-    /// Who wakes devices.
-    pub push: Arc<dyn PushSender>,
+    /// Who wakes devices, with which certificate and topic.
+    pub push: PushControl,
     /// Metrics.
     pub metrics: Metrics,
+    /// Seals secrets kept at rest (master key).
+    pub secrets: Arc<pippin_service::SecretBox>,
     /// The bootstrap administrator token.
     pub admin_token: Secret<String>,
-    /// The enrollment profile served at `/mdm/enroll`.
-    pub profile: Vec<u8>,
     /// The CA certificate (PEM) clients must trust for the HTTPS listener.
     pub ca_pem: String,
 }

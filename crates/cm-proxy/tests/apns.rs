@@ -197,3 +197,340 @@ async fn a_topic_setting_that_contradicts_the_certificate_is_refused() {
     assert!(w.contains("com.apple.mgmt.External.previous"), "{w}");
     assert!(w.contains("re-enrolled"), "{w}");
 }
+
+fn put_body(dir: &Path, allow_topic_change: bool) -> Value {
+    json!({
+        "certificate": std::fs::read_to_string(dir.join("push.pem")).unwrap(),
+        "private_key": std::fs::read_to_string(dir.join("push.key")).unwrap(),
+        "allow_topic_change": allow_topic_change,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_push_certificate_is_installed_and_replaced_through_the_api() {
+    let test = "the_push_certificate_is_installed_and_replaced_through_the_api";
+    if !require_peer(test, &["openssl", "version"]) || !require_python(test, &["h2", "ssl"]) {
+        return;
+    }
+    let pki = tempdir();
+    make_pki(pki.path());
+    let apns = start_apns(pki.path());
+    let topic = format!("com.apple.mgmt.External.{UUID}");
+    let endpoint = format!("https://127.0.0.1:{}", apns.port);
+    let ca = pki.path().join("ca.pem");
+    let tweak = |s: &mut cm_proxy::config::Settings| {
+        s.apns_endpoint = endpoint.clone();
+        s.apns_ca = Some(ca.clone());
+    };
+    let s = Server::start_in(tempdir(), None, tweak).await;
+
+    // No certificate yet: a placeholder topic, pushes recorded only.
+    let (st, before) = s.api("GET", "/api/v1/pushcert", None).await;
+    assert_eq!(st, 200, "{before}");
+    assert_eq!(before["source"], "none");
+    assert_eq!(before["topic_is_placeholder"], true);
+    assert!(before.get("certificate").is_none());
+
+    // Refused: not an admin, not a certificate, not an MDM topic, half a body.
+    let c = s.client(None);
+    let (st, _) = c
+        .request("PUT", "/api/v1/pushcert", &[], b"{}".to_vec())
+        .await;
+    assert_eq!(st, 401);
+    let (st, e) = s
+        .api(
+            "PUT",
+            "/api/v1/pushcert",
+            Some(json!({"certificate": "nope", "private_key": "nope"})),
+        )
+        .await;
+    assert_eq!(st, 400, "{e}");
+    let (st, e) = s
+        .api("PUT", "/api/v1/pushcert", Some(json!({"certificate": "x"})))
+        .await;
+    assert_eq!(st, 400, "{e}");
+    let other = tempdir();
+    test_support::openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/UID=com.example.notmdm/CN=other",
+        "-keyout",
+        &other.path().join("push.key").to_string_lossy(),
+        "-out",
+        &other.path().join("push.pem").to_string_lossy(),
+    ]);
+    let (st, e) = s
+        .api(
+            "PUT",
+            "/api/v1/pushcert",
+            Some(put_body(other.path(), false)),
+        )
+        .await;
+    assert_eq!(st, 400, "{e}");
+    assert!(
+        e["error"].as_str().unwrap().contains("com.example.notmdm"),
+        "{e}"
+    );
+
+    // Installed: the topic, the profile and the sender follow it at once.
+    let (st, put) = s
+        .api("PUT", "/api/v1/pushcert", Some(put_body(pki.path(), false)))
+        .await;
+    assert_eq!(st, 200, "{put}");
+    assert_eq!(put["topic"], topic.as_str());
+    assert_eq!(put["source"], "installed");
+    assert_eq!(put["topic_is_placeholder"], false);
+    assert!(put.get("warning").is_none(), "{put}");
+    assert!(
+        put["certificate"]["subject"]
+            .as_str()
+            .unwrap()
+            .contains(&topic),
+        "{put}"
+    );
+    assert_eq!(put["certificate"]["expired"], false);
+    assert!(put["certificate"]["days_left"].as_i64().unwrap() <= 2);
+    assert_eq!(s.app.push.describe(), format!("apns {endpoint}"));
+    // The key is kept sealed with the master key, owner-only.
+    let key = s.data_dir().join("apns/push.key.sealed");
+    let kept = std::fs::read_to_string(&key).unwrap();
+    assert!(kept.starts_with("pv1."), "{kept}");
+    assert!(!kept.contains("PRIVATE KEY"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the key must be owner-only: {mode:o}");
+    }
+    let d = Device::enroll(&s, 1).await;
+    assert_eq!(d.topic, topic, "the profile names the new topic");
+    let resp = queue(&s, &d.udid).await;
+    assert_eq!(resp["push"][0]["status"], "delivered", "{resp}");
+    assert_eq!(apns.records().len(), 1);
+
+    // Another topic would cut enrolled devices off: refused unless confirmed.
+    let second = tempdir();
+    test_support::apns_test_pki(second.path(), "0b8d7e6f-0000-4000-8000-000000000002");
+    let (st, e) = s
+        .api(
+            "PUT",
+            "/api/v1/pushcert",
+            Some(put_body(second.path(), false)),
+        )
+        .await;
+    assert_eq!(st, 409, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("re-enrolled"), "{e}");
+    let (_, still) = s.api("GET", "/api/v1/pushcert", None).await;
+    assert_eq!(still["topic"], topic.as_str());
+    let (st, put) = s
+        .api(
+            "PUT",
+            "/api/v1/pushcert",
+            Some(put_body(second.path(), true)),
+        )
+        .await;
+    assert_eq!(st, 200, "{put}");
+    assert_eq!(
+        put["topic"],
+        "com.apple.mgmt.External.0b8d7e6f-0000-4000-8000-000000000002"
+    );
+    assert_eq!(put["previous_topic"], topic.as_str());
+    assert!(
+        put["warning"].as_str().unwrap().contains("re-enrolled"),
+        "{put}"
+    );
+    let (_, audit) = s.api("GET", "/api/v1/audit", None).await;
+    let installs = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "install_push_certificate")
+        .count();
+    assert_eq!(installs, 2, "{audit}");
+
+    // After a restart the installed certificate is the one in use.
+    let data = s.stop().await;
+    let s = Server::start_in(data, None, tweak).await;
+    let (_, after) = s.api("GET", "/api/v1/pushcert", None).await;
+    assert_eq!(after["source"], "installed");
+    assert_eq!(
+        after["topic"],
+        "com.apple.mgmt.External.0b8d7e6f-0000-4000-8000-000000000002"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_certificate_is_not_replaced_through_the_api() {
+    let test = "a_configured_certificate_is_not_replaced_through_the_api";
+    if !require_peer(test, &["openssl", "version"]) {
+        return;
+    }
+    let pki = tempdir();
+    make_pki(pki.path());
+    let p = |n: &str| pki.path().join(n);
+    let s = Server::start_in(tempdir(), None, |s| {
+        s.apns_cert = Some(p("push.pem"));
+        s.apns_key = Some(p("push.key"));
+        s.apns_endpoint = "https://127.0.0.1:9".into();
+        s.apns_ca = Some(p("ca.pem"));
+    })
+    .await;
+    let (_, now) = s.api("GET", "/api/v1/pushcert", None).await;
+    assert_eq!(now["source"], "configuration", "{now}");
+    let (st, e) = s
+        .api("PUT", "/api/v1/pushcert", Some(put_body(pki.path(), false)))
+        .await;
+    assert_eq!(st, 409, "{e}");
+    assert!(
+        e["error"].as_str().unwrap().contains("configuration"),
+        "{e}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_apns_asks_to_retry_are_sent_again_with_back_off() {
+    let test = "pushes_apns_asks_to_retry_are_sent_again_with_back_off";
+    if !require_peer(test, &["openssl", "version"]) || !require_python(test, &["h2", "ssl"]) {
+        return;
+    }
+    let pki = tempdir();
+    make_pki(pki.path());
+    let apns = start_apns(pki.path());
+    let p = |n: &str| pki.path().join(n);
+    let endpoint = format!("https://127.0.0.1:{}", apns.port);
+    let s = Server::start_in(tempdir(), None, |s| {
+        s.apns_cert = Some(p("push.pem"));
+        s.apns_key = Some(p("push.key"));
+        s.apns_endpoint = endpoint.clone();
+        s.apns_ca = Some(p("ca.pem"));
+    })
+    .await;
+    let d = Device::enroll(&s, 1).await;
+    // The stand-in answers 429 TooManyRequests for tokens ending in 04.
+    let mut busy = [0xAB; 32];
+    busy[31] = 0x04;
+    let (st, _) = d.checkin(d.token_update_with(&busy)).await;
+    assert_eq!(st, 200);
+    let resp = queue(&s, &d.udid).await;
+    let first = &resp["push"][0];
+    assert_eq!(first["status"], "failed", "{resp}");
+    assert_eq!(first["attempt"], 1, "{resp}");
+    assert!(first["retry_at"].as_i64().is_some(), "{resp}");
+    assert_eq!(s.app.push.pending_retries(), 1);
+
+    let busy_path = format!("/3/device/{}", hex::encode(busy));
+    let count = |path: &str| apns.records().iter().filter(|r| r["path"] == path).count();
+    // Sent again after about a second, without anything new queued.
+    let mut waited = 0;
+    while count(&busy_path) < 2 && waited < 100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert!(count(&busy_path) >= 2, "not retried: {:?}", apns.records());
+
+    // Once the device has a token APNs takes, the retry delivers and stops.
+    let (st, _) = d.checkin(d.token_update()).await;
+    assert_eq!(st, 200);
+    let good_path = format!("/3/device/{}", hex::encode([0xAB; 32]));
+    let mut waited = 0;
+    while (count(&good_path) < 1 || s.app.push.pending_retries() > 0) && waited < 100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(count(&good_path), 1, "{:?}", apns.records());
+    assert_eq!(s.app.push.pending_retries(), 0);
+    let dev = device(&s, &d.udid).await;
+    assert_eq!(dev["last_push"]["status"], "delivered", "{dev}");
+    let (st, metrics) = s
+        .client(None)
+        .request("GET", "/metrics", &[], Vec::new())
+        .await;
+    assert_eq!(st, 200);
+    let text = String::from_utf8_lossy(&metrics);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("pippin_push_retries_total ") && !l.ends_with(" 0")),
+        "{text}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pkcs12_push_certificate_is_installed_through_the_api() {
+    let test = "a_pkcs12_push_certificate_is_installed_through_the_api";
+    if !require_peer(test, &["openssl", "version"]) {
+        return;
+    }
+    use base64::Engine as _;
+    let pki = tempdir();
+    make_pki(pki.path());
+    let p = |n: &str| pki.path().join(n).to_string_lossy().into_owned();
+    // What Keychain Access exports: certificate and key in one file.
+    test_support::openssl(&[
+        "pkcs12",
+        "-export",
+        "-in",
+        &p("push.pem"),
+        "-inkey",
+        &p("push.key"),
+        "-name",
+        "APSP push",
+        "-passout",
+        "pass:s3cret",
+        "-out",
+        &p("push.p12"),
+    ]);
+    let p12 =
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(p("push.p12")).unwrap());
+    let s = Server::start_in(tempdir(), None, |s| {
+        s.apns_endpoint = "https://127.0.0.1:9".into();
+        s.apns_ca = Some(pki.path().join("ca.pem"));
+    })
+    .await;
+    let (st, e) = s
+        .api(
+            "PUT",
+            "/api/v1/pushcert",
+            Some(json!({"pkcs12": p12, "password": "wrong"})),
+        )
+        .await;
+    assert_eq!(st, 400, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("password"), "{e}");
+    let (st, e) = s
+        .api(
+            "PUT",
+            "/api/v1/pushcert",
+            Some(json!({"pkcs12": "not base64!", "password": "s3cret"})),
+        )
+        .await;
+    assert_eq!(st, 400, "{e}");
+    let (st, put) = s
+        .api(
+            "PUT",
+            "/api/v1/pushcert",
+            Some(json!({"pkcs12": p12, "password": "s3cret"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{put}");
+    assert_eq!(put["topic"], format!("com.apple.mgmt.External.{UUID}"));
+    // Kept as PEM; the service reads it back at the next start.
+    let kept = std::fs::read_to_string(s.data_dir().join("apns/push.pem")).unwrap();
+    assert!(kept.starts_with("-----BEGIN CERTIFICATE-----"), "{kept}");
+    let data = s.stop().await;
+    let s = Server::start_in(data, None, |s| {
+        s.apns_endpoint = "https://127.0.0.1:9".into();
+        s.apns_ca = Some(pki.path().join("ca.pem"));
+    })
+    .await;
+    let (_, now) = s.api("GET", "/api/v1/pushcert", None).await;
+    assert_eq!(now["topic"], format!("com.apple.mgmt.External.{UUID}"));
+    s.stop().await;
+}

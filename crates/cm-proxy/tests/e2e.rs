@@ -555,6 +555,7 @@ async fn openapi_document_describes_the_routes() {
         "/devices/{udid}/push",
         "/devices/{udid}/unenroll",
         "/commands/{uuid}",
+        "/pushcert",
         "/audit",
         "/openapi.json",
     ] {

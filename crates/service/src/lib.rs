@@ -159,6 +159,7 @@ pub mod health;
 pub mod logging;
 pub mod metrics;
 pub mod pki;
+pub mod sealed;
 pub mod tls;
 pub mod token;
 
@@ -173,6 +174,7 @@ pub use pki::{
     CA_VALIDITY, CaMaterial, IssuedCert, LEAF_VALIDITY, Pki, RENEW_BEFORE, generate_ca,
     issue_client_cert, issue_server_cert, load_or_create_pki,
 };
+pub use sealed::{OpenError, SecretBox};
 pub use tls::{
     ALPN_PROTOCOLS, ClientAuth, MinTlsVersion, cert_sha256, certs_from_pem, client_config,
     pem_to_ders, provider, server_config,
