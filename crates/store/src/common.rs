@@ -70,6 +70,7 @@ pub(crate) trait Columns {
     fn opt_string(&self, i: usize) -> Result<Option<String>>;
     fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>>;
     fn boolean(&self, i: usize) -> Result<bool>;
+    fn opt_bool(&self, i: usize) -> Result<Option<bool>>;
     fn int(&self, i: usize) -> Result<i64>;
     fn opt_int(&self, i: usize) -> Result<Option<i64>>;
 }

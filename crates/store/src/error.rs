@@ -35,6 +35,24 @@ pub enum Error {
     /// one bound to the device.
     #[error("the identity certificate of {0} is not the one named")]
     IdentityMismatch(String),
+    /// No DEP link is stored under this name.
+    #[error("no DEP link {0:?}")]
+    UnknownDepLink(String),
+    /// A DEP link name that is not 1 to 64 characters of `A-Z a-z 0-9 . _ -`.
+    #[error("invalid DEP link name {0:?} (1 to 64 of A-Z a-z 0-9 . _ -)")]
+    InvalidDepLinkName(String),
+    /// A DEP device record without a serial number.
+    #[error("invalid DEP device serial number {0:?}")]
+    InvalidSerialNumber(String),
+    /// More items than one call takes (see
+    /// [`MAX_DEP_BATCH`](crate::MAX_DEP_BATCH)); nothing was stored.
+    #[error("{len} items in one call; at most {max}")]
+    BatchTooLarge {
+        /// How many were given.
+        len: usize,
+        /// The most one call takes.
+        max: usize,
+    },
     /// A value read from the database is not one this crate writes (a state
     /// or kind name it does not know, a digest of the wrong length, ...).
     #[error("corrupt stored value in {what}: {detail}")]

@@ -1,5 +1,6 @@
 //! Persistence for the Pippin MDM service: enrollments, command queues,
-//! inventory and the audit log.
+//! inventory, the audit log, and Automated Device Enrollment (DEP) links and
+//! devices.
 //!
 //! The service talks to a [`Store`], an object-safe async trait it holds as
 //! `Arc<dyn Store>`. Two implementations:
@@ -31,6 +32,18 @@
 //! Completed and cancelled entries are kept, with the device's report, so
 //! [`Store::get_command`] can show what happened.
 //!
+//! # Automated Device Enrollment
+//!
+//! A [`DepLink`] is one MDM server in Apple Business Manager, with its
+//! (caller-encrypted) server token, its sync cursor and the outcome of its
+//! last sync. [`Store::upsert_dep_devices`] stores a page of Apple's device
+//! records (up to [`MAX_DEP_BATCH`]) in one transaction and tells which
+//! devices became [`AssignStatus::Pending`]; the service assigns them a
+//! profile and records the outcome with [`Store::set_dep_assignment`].
+//! Records with an `op_type` are also kept as history
+//! ([`Store::dep_device_events`]), pruned by the caller
+//! ([`Store::prune_dep_events`]).
+//!
 //! # Time
 //!
 //! Every time is a [`UnixMillis`] passed in by the caller: milliseconds since
@@ -40,7 +53,10 @@
 //! # What it does not do
 //!
 //! No APNs, no HTTP, no plist parsing: command bodies and reports are stored as
-//! the bytes the caller gives. No retention: nothing is ever deleted.
+//! the bytes the caller gives. No encryption: DEP server tokens arrive sealed
+//! by the caller. No retention of its own: MDM records are never deleted, DEP
+//! history only when the caller prunes it, and a DEP link's devices when the
+//! link is deleted.
 //!
 //! # Example
 //!
@@ -107,6 +123,8 @@
 // Without a backend only the trait and its types remain.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 mod common;
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+mod dep;
 mod error;
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 mod migrations;
@@ -117,6 +135,11 @@ mod postgres;
 mod sqlite;
 
 pub use apple_mdm_protocol::queue::QueueError;
+pub use dep::{
+    AssignStatus, DepAssignment, DepDevice, DepDeviceCounts, DepDeviceEvent, DepDevicePage,
+    DepDeviceQuery, DepDeviceRecord, DepLink, DepPhase, MAX_DEP_BATCH, MAX_DEP_LINK_NAME,
+    NewDepLink, UpsertOutcome,
+};
 pub use error::{Error, Result};
 pub use model::{
     AuditEntry, AuditRecord, AuthenticateRecord, CommandRecord, CommandTarget, CompletedCommand,
@@ -315,6 +338,156 @@ pub trait Store: Send + Sync + 'static {
     /// Audit entries with an id greater than `after`, oldest first, at most
     /// `limit` (clamped to `1..=`[`MAX_PAGE`]).
     async fn list_audit(&self, after: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>>;
+
+    // --- Automated Device Enrollment: links ----------------------------------
+
+    /// Stores a DEP link, or replaces the token (`token_sealed`,
+    /// `token_expiry`, `consumer_key`) of the stored link of that name,
+    /// keeping its cursor, account, profile and devices. Returns whether the
+    /// link is new. A name that is not 1 to 64 characters of
+    /// `A-Z a-z 0-9 . _ -` is refused with [`Error::InvalidDepLinkName`] (as by
+    /// every method taking a link name).
+    async fn put_dep_link(&self, link: &NewDepLink) -> Result<bool>;
+
+    /// The link `name`.
+    async fn get_dep_link(&self, name: &str) -> Result<Option<DepLink>>;
+
+    /// Every link, by name.
+    async fn list_dep_links(&self) -> Result<Vec<DepLink>>;
+
+    /// Deletes the link `name` with its devices and their history; returns
+    /// whether it was stored.
+    async fn delete_dep_link(&self, name: &str) -> Result<bool>;
+
+    /// Stores the cursor to continue the device listing with, and which
+    /// listing it continues (the caller stores it after every page).
+    /// [`Error::UnknownDepLink`] for an unknown link, as for every change to
+    /// a link or its devices.
+    async fn set_dep_cursor(
+        &self,
+        name: &str,
+        cursor: Option<&str>,
+        phase: DepPhase,
+        now: UnixMillis,
+    ) -> Result<()>;
+
+    /// Records the end of a sync: when, whether it succeeded, and why not
+    /// (`error` replaces the stored one, so a success clears it).
+    async fn record_dep_sync(
+        &self,
+        name: &str,
+        ok: bool,
+        error: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<()>;
+
+    /// Stores Apple's `GET /account` answer (JSON text) and the fields of it
+    /// shown in listings, replacing the stored ones.
+    async fn set_dep_account(
+        &self,
+        name: &str,
+        account_json: Option<&str>,
+        server_name: Option<&str>,
+        server_uuid: Option<&str>,
+        org_name: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<()>;
+
+    /// Stores the enrollment profile defined for the link and the caller's
+    /// hash of its definition.
+    async fn set_dep_profile(
+        &self,
+        name: &str,
+        profile_uuid: Option<&str>,
+        profile_hash: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<()>;
+
+    // --- Automated Device Enrollment: devices ---------------------------------
+
+    /// Stores one page of Apple's device records for the link, in one
+    /// transaction.
+    ///
+    /// At most [`MAX_DEP_BATCH`] records ([`Error::BatchTooLarge`]), each
+    /// with a serial number ([`Error::InvalidSerialNumber`]); either refusal
+    /// stores nothing. Records apply in order; for a serial number that
+    /// appears more than once, the last record is the one kept.
+    ///
+    /// * A serial number the link had not reported is stored
+    ///   [`AssignStatus::Pending`] (`assign_at` is `now`).
+    /// * A record whose `op_type` is `deleted` marks the device
+    ///   [`deleted`](DepDevice::deleted); its fields left `None` keep their
+    ///   stored values. Any other record replaces Apple's fields, and
+    ///   `raw_json`, `op_type` and `op_date` are always the last record's.
+    /// * A device that comes back after a removal (a record that is not
+    ///   `deleted`, for a device that is, or that an earlier record of the
+    ///   batch deleted) is no longer deleted and is pending again:
+    ///   `assign_at` is `now`, its other assignment details are cleared.
+    /// * Each record with an `op_type` is added to the device's history.
+    ///
+    /// The outcome counts each serial number once and lists those that
+    /// became pending.
+    async fn upsert_dep_devices(
+        &self,
+        link: &str,
+        records: &[DepDeviceRecord],
+        now: UnixMillis,
+    ) -> Result<UpsertOutcome>;
+
+    /// The device `serial_number` as the link reported it.
+    async fn get_dep_device(&self, link: &str, serial_number: &str) -> Result<Option<DepDevice>>;
+
+    /// The device `serial_number` on every link that reported it, by link.
+    async fn find_dep_device(&self, serial_number: &str) -> Result<Vec<DepDevice>>;
+
+    /// A page of devices in `(link, serial_number)` order (keyset
+    /// pagination: pass the page's `next` as the following query's `after`).
+    /// Devices stored while a listing goes on never make it repeat or skip
+    /// one: each device stored throughout shows exactly once; one added
+    /// meanwhile shows if it sorts after the cursor. [`Error::UnknownDepLink`]
+    /// when `query.link` names an unknown link.
+    async fn list_dep_devices(&self, query: &DepDeviceQuery) -> Result<DepDevicePage>;
+
+    /// Serial numbers of the link's devices due for a profile assignment,
+    /// oldest first (first seen, then serial number): those pending, and
+    /// those throttled whose `retry_after` has passed (or is not set);
+    /// never deleted ones. At most `limit` (clamped to
+    /// `1..=`[`MAX_DEP_BATCH`]).
+    async fn dep_devices_to_assign(
+        &self,
+        link: &str,
+        now: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<String>>;
+
+    /// Records an assignment outcome for the link's devices `serials` (at
+    /// most [`MAX_DEP_BATCH`], else [`Error::BatchTooLarge`]): sets their
+    /// state, details, profile and `retry_after`, and `assign_at` to
+    /// `assignment.now`. Serial numbers the link does not have are left
+    /// out; returns how many devices were updated.
+    async fn set_dep_assignment(
+        &self,
+        link: &str,
+        serials: &[String],
+        assignment: &DepAssignment,
+    ) -> Result<u64>;
+
+    /// The device's history on the link, newest first, at most `limit`
+    /// (clamped to `1..=`[`MAX_PAGE`]).
+    async fn dep_device_events(
+        &self,
+        link: &str,
+        serial_number: &str,
+        limit: u32,
+    ) -> Result<Vec<DepDeviceEvent>>;
+
+    /// Deletes the history entries stored before `older_than`, on every
+    /// link; returns how many.
+    async fn prune_dep_events(&self, older_than: UnixMillis) -> Result<u64>;
+
+    /// How many of the link's devices are in each assignment state, and how
+    /// many are deleted.
+    async fn count_dep_devices(&self, link: &str) -> Result<DepDeviceCounts>;
 
     // --- Operations ------------------------------------------------------------
 

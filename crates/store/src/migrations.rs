@@ -29,6 +29,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "identity_renewals",
         sql: include_str!("../migrations/sqlite/0002_identity_renewals.sql"),
     },
+    Migration {
+        version: 3,
+        name: "dep",
+        sql: include_str!("../migrations/sqlite/0003_dep.sql"),
+    },
 ];
 
 /// The migrations of the PostgreSQL schema.
@@ -43,6 +48,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 2,
         name: "identity_renewals",
         sql: include_str!("../migrations/postgres/0002_identity_renewals.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "dep",
+        sql: include_str!("../migrations/postgres/0003_dep.sql"),
     },
 ];
 

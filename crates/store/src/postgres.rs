@@ -1,5 +1,7 @@
 //! The PostgreSQL backend.
 
+mod dep;
+
 use std::fmt;
 use std::time::Duration;
 
@@ -16,12 +18,17 @@ use crate::common::{
     Columns, DeviceSummary, ENROLLMENT_COLUMNS, Secret, TARGET_COLUMNS, TouchCache, clamp_limit,
     count, dedup, enrollment_from_row, id_of, inventory_kind, key, sha256, target_from_row,
 };
+use crate::dep::check_link_name;
 use crate::error::{Error, Result};
 use crate::migrations::{self, POSTGRES};
 use crate::model::{
     AuditEntry, AuditRecord, AuthenticateRecord, CommandRecord, CompletedCommand, Enrollment,
     EnrollmentPage, EntryState, Inventory, InventoryItem, InventoryKind, ListQuery, NewCommand,
     NextCommand, PushResult, PushTarget, ReportOutcome, Sha256, TokenUpdateRecord, UnixMillis,
+};
+use crate::{
+    DepAssignment, DepDevice, DepDeviceCounts, DepDeviceEvent, DepDevicePage, DepDeviceQuery,
+    DepDeviceRecord, DepLink, DepPhase, NewDepLink, UpsertOutcome,
 };
 
 /// The advisory lock held while migrating (`pg_advisory_xact_lock`), so
@@ -296,6 +303,9 @@ impl Columns for Row {
         Ok(self.try_get(i)?)
     }
     fn boolean(&self, i: usize) -> Result<bool> {
+        Ok(self.try_get(i)?)
+    }
+    fn opt_bool(&self, i: usize) -> Result<Option<bool>> {
         Ok(self.try_get(i)?)
     }
     fn int(&self, i: usize) -> Result<i64> {
@@ -1176,6 +1186,142 @@ impl Store for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn put_dep_link(&self, link: &NewDepLink) -> Result<bool> {
+        check_link_name(&link.name)?;
+        self.dep_put_link(link).await
+    }
+
+    async fn get_dep_link(&self, name: &str) -> Result<Option<DepLink>> {
+        check_link_name(name)?;
+        self.dep_get_link(name).await
+    }
+
+    async fn list_dep_links(&self) -> Result<Vec<DepLink>> {
+        self.dep_list_links().await
+    }
+
+    async fn delete_dep_link(&self, name: &str) -> Result<bool> {
+        check_link_name(name)?;
+        self.dep_delete_link(name).await
+    }
+
+    async fn set_dep_cursor(
+        &self,
+        name: &str,
+        cursor: Option<&str>,
+        phase: DepPhase,
+        now: UnixMillis,
+    ) -> Result<()> {
+        check_link_name(name)?;
+        self.dep_set_cursor(name, cursor, phase, now).await
+    }
+
+    async fn record_dep_sync(
+        &self,
+        name: &str,
+        ok: bool,
+        error: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<()> {
+        check_link_name(name)?;
+        self.dep_record_sync(name, ok, error, now).await
+    }
+
+    async fn set_dep_account(
+        &self,
+        name: &str,
+        account_json: Option<&str>,
+        server_name: Option<&str>,
+        server_uuid: Option<&str>,
+        org_name: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<()> {
+        check_link_name(name)?;
+        self.dep_set_account(
+            name,
+            [account_json, server_name, server_uuid, org_name],
+            now,
+        )
+        .await
+    }
+
+    async fn set_dep_profile(
+        &self,
+        name: &str,
+        profile_uuid: Option<&str>,
+        profile_hash: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<()> {
+        check_link_name(name)?;
+        self.dep_set_profile(name, profile_uuid, profile_hash, now)
+            .await
+    }
+
+    async fn upsert_dep_devices(
+        &self,
+        link: &str,
+        records: &[DepDeviceRecord],
+        now: UnixMillis,
+    ) -> Result<UpsertOutcome> {
+        check_link_name(link)?;
+        self.dep_upsert_devices(link, records, now).await
+    }
+
+    async fn get_dep_device(&self, link: &str, serial_number: &str) -> Result<Option<DepDevice>> {
+        check_link_name(link)?;
+        self.dep_get_device(link, serial_number).await
+    }
+
+    async fn find_dep_device(&self, serial_number: &str) -> Result<Vec<DepDevice>> {
+        self.dep_find_device(serial_number).await
+    }
+
+    async fn list_dep_devices(&self, query: &DepDeviceQuery) -> Result<DepDevicePage> {
+        if let Some(link) = &query.link {
+            check_link_name(link)?;
+        }
+        self.dep_list_devices(query).await
+    }
+
+    async fn dep_devices_to_assign(
+        &self,
+        link: &str,
+        now: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        check_link_name(link)?;
+        self.dep_to_assign(link, now, limit).await
+    }
+
+    async fn set_dep_assignment(
+        &self,
+        link: &str,
+        serials: &[String],
+        assignment: &DepAssignment,
+    ) -> Result<u64> {
+        check_link_name(link)?;
+        self.dep_set_assignment(link, serials, assignment).await
+    }
+
+    async fn dep_device_events(
+        &self,
+        link: &str,
+        serial_number: &str,
+        limit: u32,
+    ) -> Result<Vec<DepDeviceEvent>> {
+        check_link_name(link)?;
+        self.dep_events(link, serial_number, limit).await
+    }
+
+    async fn prune_dep_events(&self, older_than: UnixMillis) -> Result<u64> {
+        self.dep_prune_events(older_than).await
+    }
+
+    async fn count_dep_devices(&self, link: &str) -> Result<DepDeviceCounts> {
+        check_link_name(link)?;
+        self.dep_count_devices(link).await
     }
 
     async fn health(&self) -> Result<()> {

@@ -295,9 +295,9 @@ async fn concurrent_starts_migrate_once() {
         .unwrap();
     drop(client);
     let _ = task.await;
-    assert_eq!(rows, 2, "each migration recorded once");
-    assert_eq!(versions, vec![Ok(2); 4]);
-    assert_eq!(again, Ok(2));
+    assert_eq!(rows, 3, "each migration recorded once");
+    assert_eq!(versions, vec![Ok(3); 4]);
+    assert_eq!(again, Ok(3));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,7 +318,71 @@ async fn a_newer_schema_is_refused() {
         r,
         Err(pippin_store::Error::SchemaTooNew {
             found: 999,
-            known: 2
+            known: 3
         })
     ));
+}
+
+/// Pages of one DEP link stored at once from several connections, with the
+/// same serial numbers: the pages are applied one after the other, so each
+/// device is new (and pending) in exactly one outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_dep_pages_count_each_device_once() {
+    const TASKS: usize = 6;
+    let Some(pg) = Pg::with_pool("concurrent_dep_pages_count_each_device_once", TASKS + 2).await
+    else {
+        return;
+    };
+    let store = Arc::clone(&pg.store);
+    let result = tokio::spawn(async move {
+        store
+            .put_dep_link(&suite::new_link("race", "t", 1))
+            .await
+            .unwrap();
+        let barrier = Arc::new(tokio::sync::Barrier::new(TASKS));
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|t| {
+                let s = Arc::clone(&store);
+                let b = Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    // Overlapping pages: 500 serial numbers each, 300 shared
+                    // with the next task.
+                    let page: Vec<_> = (t * 200..t * 200 + 500)
+                        .map(|i| suite::record(&format!("R{i:05}"), Some("added")))
+                        .collect();
+                    b.wait().await;
+                    s.upsert_dep_devices("race", &page, 10 + t as i64)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut new = 0;
+        let mut updated = 0;
+        let mut pending = HashSet::new();
+        for t in tasks {
+            let o = t.await.unwrap();
+            new += o.new;
+            updated += o.updated;
+            for x in o.pending {
+                assert!(pending.insert(x.clone()), "{x} pending twice");
+            }
+        }
+        let distinct = (TASKS - 1) * 200 + 500;
+        assert_eq!(new as usize, distinct);
+        assert_eq!((new + updated) as usize, TASKS * 500);
+        assert_eq!(pending.len(), distinct);
+        let c = store.count_dep_devices("race").await.unwrap();
+        assert_eq!(c.total() as usize, distinct);
+        // One history row per record.
+        assert_eq!(
+            store.prune_dep_events(i64::MAX).await.unwrap() as usize,
+            TASKS * 500
+        );
+    })
+    .await;
+    pg.finish().await;
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
 }

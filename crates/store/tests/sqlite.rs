@@ -122,19 +122,19 @@ async fn migrations_are_idempotent() {
     let dir = test_support::tempdir();
     let path = dir.path().join("pippin.db");
     let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().await.unwrap(), 2);
+    assert_eq!(s.schema_version().await.unwrap(), 3);
     suite::enroll(&s, "M-1", 1).await;
     drop(s);
     for _ in 0..3 {
         let s = SqliteStore::open(&path).unwrap();
-        assert_eq!(s.schema_version().await.unwrap(), 2);
+        assert_eq!(s.schema_version().await.unwrap(), 3);
         assert_eq!(s.count_enrollments(false).await.unwrap(), 1);
     }
     let conn = rusqlite::Connection::open(&path).unwrap();
     let rows: i64 = conn
         .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(rows, 2);
+    assert_eq!(rows, 3);
     let (version, name): (i64, String) = conn
         .query_row(
             "SELECT version, name FROM schema_migrations ORDER BY version DESC LIMIT 1",
@@ -142,7 +142,7 @@ async fn migrations_are_idempotent() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((version, name.as_str()), (2, "identity_renewals"));
+    assert_eq!((version, name.as_str()), (3, "dep"));
 }
 
 #[tokio::test]
@@ -161,7 +161,7 @@ async fn a_newer_schema_is_refused() {
         SqliteStore::open(&path),
         Err(Error::SchemaTooNew {
             found: 999,
-            known: 2
+            known: 3
         })
     ));
 }
@@ -223,4 +223,35 @@ async fn concurrent_devices_on_one_writer() {
         t.await.unwrap();
     }
     assert_eq!(s.queue_depth_total().await.unwrap(), 0);
+}
+
+/// A database from before the DEP migration is upgraded in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_2_database_gains_the_dep_tables() {
+    let dir = test_support::tempdir();
+    let path = dir.path().join("pippin.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        suite::enroll(&s, "OLD-1", 1).await;
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TABLE dep_device_events; DROP TABLE dep_devices; DROP TABLE dep_links;
+         DELETE FROM schema_migrations WHERE version = 3;",
+    )
+    .unwrap();
+    drop(conn);
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.schema_version().await.unwrap(), 3);
+    assert_eq!(s.count_enrollments(false).await.unwrap(), 1);
+    assert!(
+        s.put_dep_link(&suite::new_link("up", "t", 5))
+            .await
+            .unwrap()
+    );
+    let o = s
+        .upsert_dep_devices("up", &[suite::record("UP-1", Some("added"))], 6)
+        .await
+        .unwrap();
+    assert_eq!(o.pending, ["UP-1"]);
 }

@@ -1,5 +1,6 @@
 //! The SQLite backend.
 
+mod dep;
 mod ops;
 
 use std::path::{Path, PathBuf};
@@ -13,12 +14,17 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::Store;
 use crate::common::{Columns, Secret, TouchCache, dedup, owned_key};
+use crate::dep::check_link_name;
 use crate::error::{Error, Result};
 use crate::migrations::{self, SQLITE};
 use crate::model::{
     AuditEntry, AuditRecord, AuthenticateRecord, CommandRecord, EnrollmentPage, Inventory,
     InventoryKind, ListQuery, NewCommand, PushResult, PushTarget, ReportOutcome, Sha256,
     TokenUpdateRecord, UnixMillis,
+};
+use crate::{
+    DepAssignment, DepDevice, DepDeviceCounts, DepDeviceEvent, DepDevicePage, DepDeviceQuery,
+    DepDeviceRecord, DepLink, DepPhase, NewDepLink, UpsertOutcome,
 };
 
 /// Settings of a [`SqliteStore`].
@@ -326,6 +332,9 @@ impl Columns for rusqlite::Row<'_> {
     fn boolean(&self, i: usize) -> Result<bool> {
         Ok(self.get(i)?)
     }
+    fn opt_bool(&self, i: usize) -> Result<Option<bool>> {
+        Ok(self.get(i)?)
+    }
     fn int(&self, i: usize) -> Result<i64> {
         Ok(self.get(i)?)
     }
@@ -517,6 +526,175 @@ impl Store for SqliteStore {
 
     async fn list_audit(&self, after: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
         self.read(move |c| ops::list_audit(c, after, limit)).await
+    }
+
+    async fn put_dep_link(&self, link: &NewDepLink) -> Result<bool> {
+        check_link_name(&link.name)?;
+        let link = link.clone();
+        self.write(move |c| dep::put_link(c, &link)).await
+    }
+
+    async fn get_dep_link(&self, name: &str) -> Result<Option<DepLink>> {
+        check_link_name(name)?;
+        let name = name.to_owned();
+        self.read(move |c| dep::get_link(c, &name)).await
+    }
+
+    async fn list_dep_links(&self) -> Result<Vec<DepLink>> {
+        self.read(dep::list_links).await
+    }
+
+    async fn delete_dep_link(&self, name: &str) -> Result<bool> {
+        check_link_name(name)?;
+        let name = name.to_owned();
+        self.write(move |c| dep::delete_link(c, &name)).await
+    }
+
+    async fn set_dep_cursor(
+        &self,
+        name: &str,
+        cursor: Option<&str>,
+        phase: DepPhase,
+        now: UnixMillis,
+    ) -> Result<()> {
+        check_link_name(name)?;
+        let name = name.to_owned();
+        let cursor = cursor.map(str::to_owned);
+        self.write(move |c| dep::set_cursor(c, &name, cursor.as_deref(), phase, now))
+            .await
+    }
+
+    async fn record_dep_sync(
+        &self,
+        name: &str,
+        ok: bool,
+        error: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<()> {
+        check_link_name(name)?;
+        let name = name.to_owned();
+        let error = error.map(str::to_owned);
+        self.write(move |c| dep::record_sync(c, &name, ok, error.as_deref(), now))
+            .await
+    }
+
+    async fn set_dep_account(
+        &self,
+        name: &str,
+        account_json: Option<&str>,
+        server_name: Option<&str>,
+        server_uuid: Option<&str>,
+        org_name: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<()> {
+        check_link_name(name)?;
+        let name = name.to_owned();
+        let account = dep::Account {
+            json: account_json.map(str::to_owned),
+            server_name: server_name.map(str::to_owned),
+            server_uuid: server_uuid.map(str::to_owned),
+            org_name: org_name.map(str::to_owned),
+        };
+        self.write(move |c| dep::set_account(c, &name, &account, now))
+            .await
+    }
+
+    async fn set_dep_profile(
+        &self,
+        name: &str,
+        profile_uuid: Option<&str>,
+        profile_hash: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<()> {
+        check_link_name(name)?;
+        let name = name.to_owned();
+        let uuid = profile_uuid.map(str::to_owned);
+        let hash = profile_hash.map(str::to_owned);
+        self.write(move |c| dep::set_profile(c, &name, uuid.as_deref(), hash.as_deref(), now))
+            .await
+    }
+
+    async fn upsert_dep_devices(
+        &self,
+        link: &str,
+        records: &[DepDeviceRecord],
+        now: UnixMillis,
+    ) -> Result<UpsertOutcome> {
+        check_link_name(link)?;
+        // Refused before copying the batch.
+        crate::dep::check_batch(records.len())?;
+        let link = link.to_owned();
+        let records = records.to_vec();
+        self.write(move |c| dep::upsert_devices(c, &link, &records, now))
+            .await
+    }
+
+    async fn get_dep_device(&self, link: &str, serial_number: &str) -> Result<Option<DepDevice>> {
+        check_link_name(link)?;
+        let (link, serial) = (link.to_owned(), serial_number.to_owned());
+        self.read(move |c| dep::get_device(c, &link, &serial)).await
+    }
+
+    async fn find_dep_device(&self, serial_number: &str) -> Result<Vec<DepDevice>> {
+        let serial = serial_number.to_owned();
+        self.read(move |c| dep::find_device(c, &serial)).await
+    }
+
+    async fn list_dep_devices(&self, query: &DepDeviceQuery) -> Result<DepDevicePage> {
+        if let Some(link) = &query.link {
+            check_link_name(link)?;
+        }
+        let query = query.clone();
+        self.read(move |c| dep::list_devices(c, &query)).await
+    }
+
+    async fn dep_devices_to_assign(
+        &self,
+        link: &str,
+        now: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        check_link_name(link)?;
+        let link = link.to_owned();
+        self.read(move |c| dep::to_assign(c, &link, now, limit))
+            .await
+    }
+
+    async fn set_dep_assignment(
+        &self,
+        link: &str,
+        serials: &[String],
+        assignment: &DepAssignment,
+    ) -> Result<u64> {
+        check_link_name(link)?;
+        crate::dep::check_batch(serials.len())?;
+        let link = link.to_owned();
+        let serials = serials.to_vec();
+        let assignment = assignment.clone();
+        self.write(move |c| dep::set_assignment(c, &link, &serials, &assignment))
+            .await
+    }
+
+    async fn dep_device_events(
+        &self,
+        link: &str,
+        serial_number: &str,
+        limit: u32,
+    ) -> Result<Vec<DepDeviceEvent>> {
+        check_link_name(link)?;
+        let (link, serial) = (link.to_owned(), serial_number.to_owned());
+        self.read(move |c| dep::events(c, &link, &serial, limit))
+            .await
+    }
+
+    async fn prune_dep_events(&self, older_than: UnixMillis) -> Result<u64> {
+        self.write(move |c| dep::prune_events(c, older_than)).await
+    }
+
+    async fn count_dep_devices(&self, link: &str) -> Result<DepDeviceCounts> {
+        check_link_name(link)?;
+        let link = link.to_owned();
+        self.read(move |c| dep::count_devices(c, &link)).await
     }
 
     async fn health(&self) -> Result<()> {

@@ -23,7 +23,7 @@ fn unknown(key: &Key) -> Error {
     Error::UnknownEnrollment(id_of(key.0.clone(), key.1.clone()).to_string())
 }
 
-fn immediate(c: &mut Connection) -> Result<rusqlite::Transaction<'_>> {
+pub(super) fn immediate(c: &mut Connection) -> Result<rusqlite::Transaction<'_>> {
     Ok(c.transaction_with_behavior(TransactionBehavior::Immediate)?)
 }
 

@@ -3,6 +3,8 @@
 
 use rusqlite::types::Value;
 
+use crate::DepDeviceQuery;
+
 use super::*;
 
 /// Runs `f` on the writer connection, from a plain thread.
@@ -97,4 +99,89 @@ async fn a_panicking_change_is_an_error_and_the_writer_goes_on() {
     assert!(matches!(r, Err(Error::Worker(_))), "{r:?}");
     store.health().await.unwrap();
     assert_eq!(store.count_enrollments(false).await.unwrap(), 0);
+}
+
+#[test]
+fn dep_queries_use_their_indexes() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    // Due devices: the partial index, in its order.
+    let p = plan(
+        &store,
+        "SELECT serial_number FROM dep_devices
+         WHERE link = 'l' AND deleted = 0 AND assign_status IN ('pending', 'throttled')
+           AND (assign_status = 'pending' OR retry_after IS NULL OR retry_after <= 5)
+         ORDER BY first_seen_at, serial_number
+         LIMIT 10",
+    );
+    assert!(p.contains("dep_devices_todo"), "{p}");
+    assert!(!p.contains("TEMP B-TREE"), "{p}");
+    // Counts: from the covering index only.
+    let p = plan(&store, &crate::dep::count_sql('?').replace("?1", "'l'"));
+    assert!(p.contains("COVERING INDEX dep_devices_status"), "{p}");
+    assert!(p.contains("link=?"), "{p}");
+    // Listing pages: from the cursor on, in index order.
+    let after = Some(("l".to_owned(), "S".to_owned()));
+    for (q, want) in [
+        (
+            DepDeviceQuery::default(),
+            "SCAN dep_devices USING INDEX sqlite_autoindex_dep_devices_1",
+        ),
+        (
+            DepDeviceQuery {
+                link: Some("l".into()),
+                after: after.clone(),
+                ..Default::default()
+            },
+            "(link=? AND serial_number>?)",
+        ),
+        (
+            DepDeviceQuery {
+                after: after.clone(),
+                include_deleted: true,
+                ..Default::default()
+            },
+            "((link,serial_number)>(?,?))",
+        ),
+        (
+            DepDeviceQuery {
+                link: Some("l".into()),
+                after: after.clone(),
+                assign_status: Some(crate::AssignStatus::Failed),
+                ..Default::default()
+            },
+            "dep_devices_status (assign_status=? AND link=? AND serial_number>?)",
+        ),
+        (
+            DepDeviceQuery {
+                after: after.clone(),
+                assign_status: Some(crate::AssignStatus::Failed),
+                ..Default::default()
+            },
+            "dep_devices_status (assign_status=? AND (link,serial_number)>(?,?))",
+        ),
+    ] {
+        let (mut sql, params) = crate::dep::list_sql(&q, '?').unwrap();
+        // Literal values in place of the placeholders.
+        for i in (1..=params.len()).rev() {
+            sql = sql.replace(&format!("?{i}"), "'x'");
+        }
+        let p = plan(&store, &sql);
+        assert!(p.contains(want), "{q:?}\n{p}");
+        assert!(!p.contains("TEMP B-TREE"), "{q:?}\n{p}");
+    }
+    // A serial number on any link; a device's history; pruning.
+    let p = plan(
+        &store,
+        "SELECT link FROM dep_devices WHERE serial_number = 'S' ORDER BY link",
+    );
+    assert!(p.contains("dep_devices_serial"), "{p}");
+    let p = plan(
+        &store,
+        "SELECT id FROM dep_device_events WHERE link = 'l' AND serial_number = 'S'
+         ORDER BY id DESC LIMIT 5",
+    );
+    assert!(p.contains("dep_device_events_device"), "{p}");
+    assert!(!p.contains("TEMP B-TREE"), "{p}");
+    let p = plan(&store, "DELETE FROM dep_device_events WHERE at < 5");
+    assert!(p.contains("dep_device_events_at"), "{p}");
 }

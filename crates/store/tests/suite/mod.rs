@@ -4,6 +4,10 @@
 //! against each backend.
 #![allow(dead_code, unreachable_pub)]
 
+mod dep;
+
+pub use dep::*;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -1440,6 +1444,16 @@ macro_rules! for_each_conformance_test {
             audit_log,
             keyset_pagination,
             health,
+            dep_links_lifecycle,
+            dep_link_errors,
+            dep_device_upsert,
+            dep_device_batches_are_bounded,
+            dep_device_lookup,
+            dep_assignment_flow,
+            dep_device_listing,
+            dep_listing_under_concurrent_inserts,
+            dep_events_and_prune,
+            dep_delete_cascades,
         );
     };
 }
