@@ -36,10 +36,14 @@ use crate::state::{App, unix_millis};
 pub struct ApiError(StatusCode, String);
 
 impl ApiError {
-    fn bad(msg: impl Into<String>) -> Self {
+    /// An error with `status`.
+    pub(crate) fn new(status: StatusCode, msg: impl Into<String>) -> Self {
+        Self(status, msg.into())
+    }
+    pub(crate) fn bad(msg: impl Into<String>) -> Self {
         Self(StatusCode::BAD_REQUEST, msg.into())
     }
-    fn not_found(msg: impl Into<String>) -> Self {
+    pub(crate) fn not_found(msg: impl Into<String>) -> Self {
         Self(StatusCode::NOT_FOUND, msg.into())
     }
 }
@@ -69,7 +73,7 @@ impl From<pippin_store::Error> for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 /// Checks the bearer token; returns the actor name for the audit log.
 pub fn authorize(app: &App, headers: &HeaderMap) -> ApiResult<String> {

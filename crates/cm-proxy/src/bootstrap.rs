@@ -438,6 +438,12 @@ async fn build_inner(
             apns,
         ),
         metrics: Metrics::new()?,
+        dep: crate::dep::DepService::new(
+            s.dep.clone(),
+            base,
+            pki.ca.cert_der.clone(),
+            s.data_dir.clone(),
+        )?,
         secrets,
         admin_token: Secret::new(admin_token),
         ca_pem: pki.ca.cert_pem.clone(),

@@ -115,6 +115,18 @@ pub struct ServeArgs {
     /// data directory and database.
     #[arg(long, env = "PIPPIN_MASTER_KEY_FILE", value_name = "FILE")]
     master_key_file: Option<PathBuf>,
+    /// Apple's DEP API base URL [default: https://mdmenrollment.apple.com].
+    #[arg(long, env = "PIPPIN_DEP_BASE_URL", value_name = "URL")]
+    dep_base_url: Option<String>,
+    /// Extra CA certificates, PEM, trusted for the DEP API (a stand-in).
+    #[arg(long, env = "PIPPIN_DEP_CA", value_name = "PEM")]
+    dep_ca: Option<PathBuf>,
+    /// Seconds between DEP sync passes [default: 1800].
+    #[arg(long, env = "PIPPIN_DEP_SYNC_INTERVAL", value_name = "SECONDS")]
+    dep_sync_interval: Option<u64>,
+    /// Do not assign the DEP enrollment profile to new devices.
+    #[arg(long, env = "PIPPIN_DEP_NO_AUTO_ASSIGN")]
+    dep_no_auto_assign: bool,
     /// Do not copy log lines to standard error.
     #[arg(long, env = "PIPPIN_LOG_QUIET")]
     log_quiet: bool,
@@ -173,6 +185,16 @@ impl ServeArgs {
         }
         s.apns_ca = self.apns_ca.clone().or(s.apns_ca);
         s.master_key_file = self.master_key_file.clone().or(s.master_key_file);
+        if let Some(v) = &self.dep_base_url {
+            s.dep.base_url = v.clone();
+        }
+        s.dep.ca = self.dep_ca.clone().or(s.dep.ca.take());
+        if let Some(v) = self.dep_sync_interval {
+            s.dep.sync_interval_secs = v;
+        }
+        if self.dep_no_auto_assign {
+            s.dep.auto_assign = false;
+        }
         if self.log_quiet {
             s.log_stderr = false;
         }

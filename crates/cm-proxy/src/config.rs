@@ -48,6 +48,9 @@ pub struct FileConfig {
     /// Secrets at rest.
     #[serde(default)]
     pub secrets: SecretsSection,
+    /// Automated Device Enrollment.
+    #[serde(default)]
+    pub dep: DepConfig,
 }
 
 /// `[database]`.
@@ -99,6 +102,98 @@ pub struct ProfileSection {
     pub identifier: Option<String>,
     /// Sign the profile with the server certificate (default true).
     pub sign: Option<bool>,
+}
+
+/// `[dep]`: Automated Device Enrollment (Apple Business Manager).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DepConfig {
+    /// Apple's DEP API (or a stand-in).
+    pub base_url: String,
+    /// Extra CA certificates (PEM path) trusted for `base_url`.
+    pub ca: Option<PathBuf>,
+    /// `post` (Apple) or `put` (Apple's own simulator) for profile
+    /// assignment.
+    pub assign_method: String,
+    /// Seconds between sync passes per server token.
+    pub sync_interval_secs: u64,
+    /// Assign the enrollment profile to new devices automatically.
+    pub auto_assign: bool,
+    /// Serve the enrollment profile at the DEP enrollment URL only to
+    /// serial numbers a server token lists.
+    pub require_known_serial: bool,
+    /// Warn this many days before a server token expires.
+    pub token_warning_days: u64,
+    /// The enrollment profile Apple shows in Setup Assistant.
+    pub profile: DepProfileConfig,
+}
+
+impl Default for DepConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://mdmenrollment.apple.com".to_owned(),
+            ca: None,
+            assign_method: "post".to_owned(),
+            sync_interval_secs: 30 * 60,
+            auto_assign: true,
+            require_known_serial: true,
+            token_warning_days: 30,
+            profile: DepProfileConfig::default(),
+        }
+    }
+}
+
+/// `[dep.profile]`: the DEP enrollment profile (Apple's `Profile`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DepProfileConfig {
+    /// `profile_name`, shown in Setup Assistant.
+    pub name: String,
+    /// `is_supervised`.
+    pub is_supervised: bool,
+    /// `is_mandatory`: the user cannot skip enrollment.
+    pub is_mandatory: bool,
+    /// `is_mdm_removable`.
+    pub is_mdm_removable: bool,
+    /// `await_device_configured`: Setup Assistant waits for
+    /// `DeviceConfigured`.
+    pub await_device_configured: bool,
+    /// `allow_pairing` (iOS).
+    pub allow_pairing: bool,
+    /// `department`.
+    pub department: Option<String>,
+    /// `support_phone_number`.
+    pub support_phone_number: Option<String>,
+    /// `support_email_address`.
+    pub support_email_address: Option<String>,
+    /// `org_magic`.
+    pub org_magic: Option<String>,
+    /// `language` (ISO 639-1).
+    pub language: Option<String>,
+    /// `region` (ISO 3166-1).
+    pub region: Option<String>,
+    /// `skip_setup_items` (`Location`, `Privacy`, `Siri`, ...).
+    pub skip_setup_items: Vec<String>,
+}
+
+impl Default for DepProfileConfig {
+    fn default() -> Self {
+        Self {
+            name: "Device Management".to_owned(),
+            is_supervised: true,
+            is_mandatory: true,
+            is_mdm_removable: false,
+            await_device_configured: false,
+            allow_pairing: true,
+            department: None,
+            support_phone_number: None,
+            support_email_address: None,
+            org_magic: None,
+            language: None,
+            region: None,
+            skip_setup_items: Vec::new(),
+        }
+    }
 }
 
 /// `[secrets]`.
@@ -191,6 +286,8 @@ pub struct Settings {
     /// The master key file for secrets at rest (default
     /// `<data_dir>/master.key`).
     pub master_key_file: Option<PathBuf>,
+    /// Automated Device Enrollment.
+    pub dep: DepConfig,
 }
 
 impl Settings {
@@ -223,6 +320,7 @@ impl Settings {
             apns_endpoint: "production".to_owned(),
             apns_ca: None,
             master_key_file: None,
+            dep: DepConfig::default(),
         }
     }
 
@@ -278,6 +376,7 @@ impl Settings {
         }
         self.apns_ca = f.apns.ca.or(self.apns_ca.take());
         self.master_key_file = f.secrets.master_key_file.or(self.master_key_file.take());
+        self.dep = f.dep;
     }
 
     /// The master key file in use.

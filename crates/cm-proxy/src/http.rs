@@ -21,9 +21,9 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use tracing::{debug, info, warn};
 
-use crate::api;
 use crate::mdm::{self, Presented};
 use crate::state::App;
+use crate::{api, dep};
 
 /// The client certificate of the TLS connection a request came on.
 #[derive(Clone, Debug, Default)]
@@ -46,12 +46,24 @@ pub fn router(app: Arc<App>) -> Router {
             get(api::get_command).delete(api::cancel_command),
         )
         .route("/pushcert", get(api::get_pushcert).put(api::put_pushcert))
+        .route("/dep/certificate", get(dep::get_certificate))
+        .route("/dep/links", get(dep::list_links))
+        .route(
+            "/dep/links/{name}",
+            get(dep::get_link)
+                .put(dep::put_link)
+                .delete(dep::delete_link),
+        )
+        .route("/dep/links/{name}/sync", post(dep::sync_link))
+        .route("/dep/devices", get(dep::list_devices))
+        .route("/dep/devices/{serial}/assign", post(dep::reassign_device))
         .route("/audit", get(api::list_audit))
         .route("/openapi.json", get(openapi))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(1024 * 1024));
     Router::new()
         .route("/mdm/enroll", get(enroll))
+        .route("/mdm/dep/enroll", post(dep::enroll))
         .route("/mdm/checkin", put(mdm_request).post(mdm_request))
         .route("/mdm/connect", put(mdm_request).post(mdm_request))
         .route("/scep", get(scep_get).post(scep_post))

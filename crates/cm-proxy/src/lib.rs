@@ -19,6 +19,7 @@ pub mod api;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
+pub mod dep;
 mod error;
 pub mod http;
 pub mod mdm;
@@ -58,11 +59,14 @@ impl Bound {
     /// Serves until `shutdown` resolves.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let retries = tokio::spawn(api::retry_pushes(self.built.app.clone(), stopped));
-        let router = http::router(self.built.app.clone());
+        let app = self.built.app.clone();
+        let retries = tokio::spawn(api::retry_pushes(app.clone(), stopped.clone()));
+        dep::DepService::start(&app, stopped).await;
+        let router = http::router(app.clone());
         http::serve(self.listener, self.built.tls, router, shutdown).await;
         let _ = stop.send(true);
         let _ = retries.await;
+        app.dep.join().await;
     }
 }
 

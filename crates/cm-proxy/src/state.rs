@@ -47,6 +47,12 @@ pub struct Metrics {
     pub push_failures: Counter,
     /// Pushes sent again after APNs asked to retry later.
     pub push_retries: Counter,
+    /// DEP device records received from Apple.
+    pub dep_devices: Counter,
+    /// DEP profile assignments that succeeded.
+    pub dep_assigned: Counter,
+    /// DEP sync passes that failed.
+    pub dep_sync_failures: Counter,
     /// Open queue entries across all enrollments.
     pub queue_depth: Gauge,
     /// Enrolled devices.
@@ -87,6 +93,18 @@ impl Metrics {
                 "pippin_push_retries_total",
                 "Pushes sent again after APNs asked to retry later.",
             )?,
+            dep_devices: c(
+                "pippin_dep_devices_received_total",
+                "DEP device records received from Apple (fetch and sync).",
+            )?,
+            dep_assigned: c(
+                "pippin_dep_profile_assignments_total",
+                "DEP devices the enrollment profile was assigned to.",
+            )?,
+            dep_sync_failures: c(
+                "pippin_dep_sync_failures_total",
+                "DEP sync passes that failed.",
+            )?,
             queue_depth: r.gauge(
                 "pippin_mdm_queue_depth",
                 "Open command-queue entries across all enrollments.",
@@ -110,6 +128,8 @@ pub struct App {
     pub push: PushControl,
     /// Metrics.
     pub metrics: Metrics,
+    /// Automated Device Enrollment links.
+    pub dep: crate::dep::DepService,
     /// Seals secrets kept at rest (master key).
     pub secrets: Arc<pippin_service::SecretBox>,
     /// The bootstrap administrator token.

@@ -556,6 +556,8 @@ async fn openapi_document_describes_the_routes() {
         "/devices/{udid}/unenroll",
         "/commands/{uuid}",
         "/pushcert",
+        "/dep/links",
+        "/dep/devices",
         "/audit",
         "/openapi.json",
     ] {
@@ -563,8 +565,16 @@ async fn openapi_document_describes_the_routes() {
     }
     // Every documented path answers (401 without a token, not 404).
     for p in &paths {
-        let concrete = p.replace("{udid}", "X").replace("{uuid}", "Y");
-        let method = if p.ends_with("/commands") || p.ends_with("/push") || p.ends_with("/unenroll")
+        let concrete = p
+            .replace("{udid}", "X")
+            .replace("{uuid}", "Y")
+            .replace("{name}", "main")
+            .replace("{serial}", "S");
+        let method = if p.ends_with("/commands")
+            || p.ends_with("/push")
+            || p.ends_with("/unenroll")
+            || p.ends_with("/sync")
+            || p.ends_with("/assign")
         {
             "POST"
         } else {

@@ -88,6 +88,58 @@ enum Command {
     /// Enrolled devices.
     #[command(subcommand)]
     Devices(DevicesCommand),
+    /// Automated Device Enrollment: server tokens and DEP devices.
+    #[command(subcommand)]
+    Dep(DepCommand),
+}
+
+/// `pippinctl dep …`
+#[derive(Debug, clap::Subcommand)]
+enum DepCommand {
+    /// Print the certificate to upload to Apple Business Manager as this
+    /// MDM server's public key (PEM).
+    Certificate,
+    /// Add a DEP link from the server token Apple Business Manager gave
+    /// (the .p7m file), or renew the token of an existing link.
+    Token {
+        /// The link's name (letters, digits, '.', '_', '-').
+        name: String,
+        /// The server token file.
+        file: PathBuf,
+    },
+    /// List the DEP links: account, token expiry, sync state, device counts.
+    Links,
+    /// Sync a link (and assign the enrollment profile) now.
+    Sync {
+        /// The link's name.
+        name: String,
+    },
+    /// Forget a link and its devices.
+    Remove {
+        /// The link's name.
+        name: String,
+    },
+    /// List DEP devices.
+    Devices {
+        /// Only this link's.
+        #[arg(long)]
+        link: Option<String>,
+        /// Only those in this assignment state (pending, assigned, failed,
+        /// not_accessible, throttled).
+        #[arg(long)]
+        assign_status: Option<String>,
+        /// Start after this cursor (from the previous page).
+        #[arg(long)]
+        after: Option<String>,
+        /// Page size.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Assign the enrollment profile to a device again.
+    Assign {
+        /// The device's serial number.
+        serial: String,
+    },
 }
 
 /// `pippinctl apns …`
@@ -352,9 +404,109 @@ async fn remote(cli: &Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Dep(cmd) => dep(&client, cmd, cli.json).await?,
         Command::Apns(ApnsCommand::Csr { .. } | ApnsCommand::VendorSign { .. }) => {
             unreachable!("local commands are handled before connecting")
         }
+    }
+    Ok(())
+}
+
+async fn dep(client: &ApiClient, cmd: &DepCommand, json_out: bool) -> anyhow::Result<()> {
+    let out = match cmd {
+        DepCommand::Certificate => {
+            let pem = client
+                .call("GET", "/api/v1/dep/certificate", None)
+                .await?
+                .ok()?;
+            print!("{}", pem.as_str().unwrap_or_default());
+            return Ok(());
+        }
+        DepCommand::Token { name, file } => {
+            let body = json!({ "token": read_text(file)? });
+            let path = format!("/api/v1/dep/links/{}", percent_encode(name));
+            client.call("PUT", &path, Some(&body)).await?.ok()?
+        }
+        DepCommand::Links => client.call("GET", "/api/v1/dep/links", None).await?.ok()?,
+        DepCommand::Sync { name } => {
+            let path = format!("/api/v1/dep/links/{}/sync", percent_encode(name));
+            client.call("POST", &path, None).await?.ok()?
+        }
+        DepCommand::Remove { name } => {
+            let path = format!("/api/v1/dep/links/{}", percent_encode(name));
+            client.call("DELETE", &path, None).await?.ok()?;
+            json!({ "removed": name })
+        }
+        DepCommand::Devices {
+            link,
+            assign_status,
+            after,
+            limit,
+        } => {
+            let mut path = format!("/api/v1/dep/devices?limit={limit}");
+            for (k, v) in [
+                ("link", link),
+                ("assign_status", assign_status),
+                ("after", after),
+            ] {
+                if let Some(v) = v {
+                    path.push_str(&format!("&{k}={}", percent_encode(v)));
+                }
+            }
+            let out = client.call("GET", &path, None).await?.ok()?;
+            if !json_out {
+                for d in out
+                    .get("devices")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    println!(
+                        "{:<16} {:<14} {:<16} {:<10} {}",
+                        text(&d, "serial_number"),
+                        text(&d, "link"),
+                        text(&d, "model"),
+                        text(&d, "assign_status"),
+                        if d.get("deleted").and_then(Value::as_bool) == Some(true) {
+                            "deleted"
+                        } else {
+                            text(&d, "profile_status")
+                        },
+                    );
+                }
+                if let Some(next) = out.get("next").and_then(Value::as_str) {
+                    println!("more: --after {next}");
+                }
+                return Ok(());
+            }
+            out
+        }
+        DepCommand::Assign { serial } => {
+            let path = format!("/api/v1/dep/devices/{}/assign", percent_encode(serial));
+            client.call("POST", &path, None).await?.ok()?
+        }
+    };
+    if json_out {
+        println!("{out:#}");
+    } else if let Some(links) = out.get("links").and_then(Value::as_array) {
+        for l in links {
+            println!(
+                "{:<16} {:<24} token expires in {} days, {} devices, last sync {}",
+                text(l, "name"),
+                text(l, "server_name"),
+                l.get("token_expires_in_days")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0),
+                l["devices"]["total"].as_u64().unwrap_or(0),
+                match l.get("last_sync_ok").and_then(Value::as_bool) {
+                    Some(true) => "ok".to_owned(),
+                    Some(false) => format!("failed: {}", text(l, "last_error")),
+                    None => "not yet".to_owned(),
+                },
+            );
+        }
+    } else {
+        println!("{out:#}");
     }
     Ok(())
 }

@@ -24,8 +24,13 @@ struct Service {
 }
 
 async fn start() -> Service {
+    start_with(|_| {}).await
+}
+
+async fn start_with(tweak: impl FnOnce(&mut cm_proxy::config::Settings)) -> Service {
     let data = tempdir();
     let mut s = cm_proxy::config::Settings::defaults(data.path().to_path_buf());
+    tweak(&mut s);
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = probe.local_addr().unwrap().port();
     drop(probe);
@@ -359,4 +364,76 @@ open(sys.argv[2] + '/chain-out.pem', 'w').write(d['PushCertCertificateChain'])
     .await;
     assert!(!ok);
     assert!(stderr.contains("does not belong"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dep_certificate_token_and_devices() {
+    let test = "dep_certificate_token_and_devices";
+    if !require_peer(test, &["openssl", "version"]) {
+        return;
+    }
+    let mut sc = dep_client::simulator::SimulatorConfig::default();
+    sc.devices(5);
+    let sim = dep_client::simulator::Simulator::start(sc).await.unwrap();
+    let base = sim.base_url();
+    let svc = start_with(|s| s.dep.base_url = base).await;
+    let work = tempdir();
+    let p = |n: &str| s(&work.path().join(n));
+
+    let (ok, pem, stderr) = ctl(remote(&svc, &["dep", "certificate"])).await;
+    assert!(ok, "{stderr}");
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    std::fs::write(p("dep.pem"), &pem).unwrap();
+    // What Apple Business Manager returns, made with openssl.
+    let token = serde_json::to_string(&sim.server_token()).unwrap();
+    std::fs::write(
+        p("msg.txt"),
+        format!(
+            "Content-Type: text/plain;charset=UTF-8\r\n\r\n-----BEGIN MESSAGE-----\r\n{token}\r\n-----END MESSAGE-----\r\n"
+        ),
+    )
+    .unwrap();
+    openssl(&[
+        "smime",
+        "-encrypt",
+        "-aes256",
+        "-in",
+        &p("msg.txt"),
+        "-out",
+        &p("token.p7m"),
+        &p("dep.pem"),
+    ]);
+
+    let (ok, out, stderr) = ctl(remote(
+        &svc,
+        &["dep", "token", "main", &p("token.p7m"), "--json"],
+    ))
+    .await;
+    assert!(ok, "{out}{stderr}");
+    let link: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(link["name"], "main");
+
+    let mut listed = Vec::new();
+    for _ in 0..100 {
+        let (ok, out, _) = ctl(remote(
+            &svc,
+            &["dep", "devices", "--assign-status", "assigned", "--json"],
+        ))
+        .await;
+        assert!(ok);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        listed = v["devices"].as_array().unwrap().clone();
+        if listed.len() == 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed.len(), 5, "{listed:?}");
+    let (ok, out, _) = ctl(remote(&svc, &["dep", "links"])).await;
+    assert!(ok);
+    assert!(out.contains("main") && out.contains("5 devices"), "{out}");
+    let (ok, _, stderr) = ctl(remote(&svc, &["dep", "token", "bad/name", &p("token.p7m")])).await;
+    assert!(!ok);
+    assert!(stderr.contains("400"), "{stderr}");
+    svc.stop().await;
 }
