@@ -124,6 +124,8 @@ pub struct DepConfig {
     pub require_known_serial: bool,
     /// Warn this many days before a server token expires.
     pub token_warning_days: u64,
+    /// Days of device `op_type` history kept.
+    pub history_days: u64,
     /// The enrollment profile Apple shows in Setup Assistant.
     pub profile: DepProfileConfig,
 }
@@ -138,6 +140,7 @@ impl Default for DepConfig {
             auto_assign: true,
             require_known_serial: true,
             token_warning_days: 30,
+            history_days: 365,
             profile: DepProfileConfig::default(),
         }
     }

@@ -470,6 +470,7 @@ async fn sync_pass(
                     "DEP sync caught up"
                 );
                 record(app, name, true, None).await;
+                prune_history(app).await;
                 return;
             }
             SyncEvent::Failed { error, .. } => {
@@ -478,6 +479,22 @@ async fn sync_pass(
                 return;
             }
         }
+    }
+}
+
+/// Drops device history older than `history_days` (every link's; cheap
+/// with the history's time index).
+async fn prune_history(app: &App) {
+    let keep = Duration::from_secs(app.dep.config.history_days.max(1) * 86_400);
+    let cutoff = unix_millis(
+        SystemTime::now()
+            .checked_sub(keep)
+            .unwrap_or(SystemTime::UNIX_EPOCH),
+    );
+    match app.store.prune_dep_events(cutoff).await {
+        Ok(0) => {}
+        Ok(n) => info!(removed = n, "pruned old DEP device history"),
+        Err(e) => warn!(error = %e, "cannot prune DEP device history"),
     }
 }
 
