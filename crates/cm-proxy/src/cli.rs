@@ -115,7 +115,7 @@ pub struct ServeArgs {
     /// data directory and database.
     #[arg(long, env = "PIPPIN_MASTER_KEY_FILE", value_name = "FILE")]
     master_key_file: Option<PathBuf>,
-    /// Apple's DEP API base URL [default: https://mdmenrollment.apple.com].
+    /// Apple's DEP API base URL [default: `https://mdmenrollment.apple.com`].
     #[arg(long, env = "PIPPIN_DEP_BASE_URL", value_name = "URL")]
     dep_base_url: Option<String>,
     /// Extra CA certificates, PEM, trusted for the DEP API (a stand-in).

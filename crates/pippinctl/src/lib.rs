@@ -149,7 +149,7 @@ enum ApnsCommand {
     /// request (CSR). Have the CSR signed by your MDM vendor (or sign it
     /// yourself with `apns vendor-sign` if you hold an MDM vendor
     /// certificate), upload the signed request to the Apple Push
-    /// Certificates Portal (https://identity.apple.com/pushcert), then
+    /// Certificates Portal (`https://identity.apple.com/pushcert`), then
     /// `apns import` the .pem Apple returns together with this key. Renew
     /// with the same Apple ID and the same topic, or every device must enroll
     /// again.
