@@ -158,6 +158,22 @@ fn load_push_certificate(
     s: &Settings,
     apns: &ApnsSettings,
 ) -> Result<Option<(apns::PushCertificate, CertSource)>> {
+    if let Some(p12) = &s.apns_p12 {
+        if s.apns_cert.is_some() || s.apns_key.is_some() {
+            return Err(Error::Config(
+                "apns: give the push certificate as cert and key, or as p12, not both".to_owned(),
+            ));
+        }
+        let bytes = std::fs::read(p12).map_err(|e| Error::io(p12, e))?;
+        let password = s
+            .apns_p12_password
+            .as_ref()
+            .map(|p| p.expose().clone())
+            .unwrap_or_default();
+        let pc = apns::PushCertificate::from_pkcs12(&bytes, &password)
+            .map_err(|e| Error::Config(format!("push certificate {}: {e}", p12.display())))?;
+        return Ok(Some((pc, CertSource::Configured { cert: p12.clone() })));
+    }
     let (cert, key, source) = match (&s.apns_cert, &s.apns_key) {
         (Some(c), Some(k)) => (
             c.clone(),

@@ -102,6 +102,18 @@ pub struct ServeArgs {
     /// The push certificate's RSA private key, PEM, unencrypted.
     #[arg(long, env = "PIPPIN_APNS_KEY", value_name = "PEM")]
     apns_key: Option<PathBuf>,
+    /// The push certificate and its key in one PKCS #12 file (instead of
+    /// --apns-cert and --apns-key).
+    #[arg(long, env = "PIPPIN_APNS_P12", value_name = "FILE")]
+    apns_p12: Option<PathBuf>,
+    /// The PKCS #12 file's password [default: none].
+    #[arg(
+        long,
+        env = "PIPPIN_APNS_P12_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    apns_p12_password: Option<pippin_service::Secret<String>>,
     /// APNs endpoint: production, sandbox or an `https://HOST:PORT` URL
     /// [default: production].
     #[arg(long, env = "PIPPIN_APNS_ENDPOINT", value_name = "ENDPOINT")]
@@ -180,6 +192,8 @@ impl ServeArgs {
         }
         s.apns_cert = self.apns_cert.clone().or(s.apns_cert);
         s.apns_key = self.apns_key.clone().or(s.apns_key);
+        s.apns_p12 = self.apns_p12.clone().or(s.apns_p12);
+        s.apns_p12_password = self.apns_p12_password.clone().or(s.apns_p12_password);
         if let Some(v) = &self.apns_endpoint {
             s.apns_endpoint = v.clone();
         }

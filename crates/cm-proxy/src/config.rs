@@ -218,6 +218,10 @@ pub struct ApnsSection {
     pub cert: Option<PathBuf>,
     /// The push certificate's RSA private key, PEM, unencrypted.
     pub key: Option<PathBuf>,
+    /// Or both in a PKCS #12 file (as exported from Keychain Access).
+    pub p12: Option<PathBuf>,
+    /// The PKCS #12 file's password (prefer `PIPPIN_APNS_P12_PASSWORD`).
+    pub p12_password: Option<pippin_service::Secret<String>>,
     /// `production`, `sandbox` or an `https://host:port` URL (default
     /// `production`).
     pub endpoint: Option<String>,
@@ -282,6 +286,10 @@ pub struct Settings {
     pub apns_cert: Option<PathBuf>,
     /// APNs push certificate key, PEM path.
     pub apns_key: Option<PathBuf>,
+    /// APNs push certificate and key in a PKCS #12 file.
+    pub apns_p12: Option<PathBuf>,
+    /// The PKCS #12 file's password.
+    pub apns_p12_password: Option<pippin_service::Secret<String>>,
     /// APNs endpoint: `production`, `sandbox` or a URL.
     pub apns_endpoint: String,
     /// Extra CA certificates for the APNs endpoint, PEM path.
@@ -320,6 +328,8 @@ impl Settings {
             sign_profile: true,
             apns_cert: None,
             apns_key: None,
+            apns_p12: None,
+            apns_p12_password: None,
             apns_endpoint: "production".to_owned(),
             apns_ca: None,
             master_key_file: None,
@@ -374,6 +384,8 @@ impl Settings {
         }
         self.apns_cert = f.apns.cert.or(self.apns_cert.take());
         self.apns_key = f.apns.key.or(self.apns_key.take());
+        self.apns_p12 = f.apns.p12.or(self.apns_p12.take());
+        self.apns_p12_password = f.apns.p12_password.or(self.apns_p12_password.take());
         if let Some(v) = f.apns.endpoint {
             self.apns_endpoint = v;
         }

@@ -534,3 +534,51 @@ async fn a_pkcs12_push_certificate_is_installed_through_the_api() {
     assert_eq!(now["topic"], format!("com.apple.mgmt.External.{UUID}"));
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pkcs12_push_certificate_from_the_configuration() {
+    let test = "a_pkcs12_push_certificate_from_the_configuration";
+    if !require_peer(test, &["openssl", "version"]) {
+        return;
+    }
+    let pki = tempdir();
+    make_pki(pki.path());
+    let p = |n: &str| pki.path().join(n).to_string_lossy().into_owned();
+    test_support::openssl(&[
+        "pkcs12",
+        "-export",
+        "-legacy",
+        "-in",
+        &p("push.pem"),
+        "-inkey",
+        &p("push.key"),
+        "-passout",
+        "pass:pw",
+        "-out",
+        &p("push.p12"),
+    ]);
+    let data = tempdir();
+    let mut s = cm_proxy::config::Settings::defaults(data.path().to_path_buf());
+    s.public_url = "https://127.0.0.1:1".into();
+    s.log_stderr = false;
+    s.apns_ca = Some(pki.path().join("ca.pem"));
+    s.apns_p12 = Some(pki.path().join("push.p12"));
+    s.apns_p12_password = Some("wrong".parse().unwrap());
+    let e = cm_proxy::bootstrap::build(&s)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("password"), "{e}");
+    s.apns_p12_password = Some("pw".parse().unwrap());
+    let built = cm_proxy::bootstrap::build(&s).await.unwrap();
+    assert_eq!(built.notes.topic, format!("com.apple.mgmt.External.{UUID}"));
+    assert!(!built.notes.topic_is_placeholder);
+    s.apns_cert = Some(pki.path().join("push.pem"));
+    let e = cm_proxy::bootstrap::build(&s)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("not both"), "{e}");
+}
