@@ -2,7 +2,6 @@
 //! everything it needs in the data directory (server CA and certificate,
 //! SCEP CA, challenge, admin token, push-topic placeholder, SQLite database).
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -61,39 +60,7 @@ fn rng() -> scep::rand_core::UnwrapErr<getrandom::SysRng> {
 
 /// Writes a file readable by its owner only.
 fn write_secret(path: &Path, data: &[u8]) -> Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(|e| Error::io(path, e))?;
-    f.write_all(data).map_err(|e| Error::io(path, e))
-}
-
-/// Replaces `path` with `data` atomically (a temporary file in the same
-/// directory, synced, then renamed over it); owner-only when `secret`.
-pub(crate) fn replace_file(path: &Path, data: &[u8], secret: bool) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    let mut f = opts.open(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)
+    Ok(pippin_service::write_file_atomic(path, data, true, true)?)
 }
 
 /// Reads a one-line secret file, or creates it with `make`.

@@ -178,10 +178,10 @@ impl DepService {
                 .secrets
                 .seal(DEP_KEY_CONTEXT, pair.key_pem.as_bytes())
                 .map_err(|e| e.to_string())?;
-            crate::bootstrap::replace_file(&key_path, sealed.as_bytes(), true)
-                .map_err(|e| format!("{}: {e}", key_path.display()))?;
-            crate::bootstrap::replace_file(&cert_path, pair.cert_pem.as_bytes(), false)
-                .map_err(|e| format!("{}: {e}", cert_path.display()))?;
+            pippin_service::write_file_atomic(&key_path, sealed.as_bytes(), true, true)
+                .map_err(|e| e.to_string())?;
+            pippin_service::write_file_atomic(&cert_path, pair.cert_pem.as_bytes(), false, true)
+                .map_err(|e| e.to_string())?;
             info!(file = %cert_path.display(), "created the DEP key pair");
         }
         let cert_pem = std::fs::read_to_string(&cert_path)

@@ -271,20 +271,22 @@ impl PushControl {
 
         let cert_path = self.apns.installed_cert_path();
         let key_path = self.apns.installed_key_path();
-        let storage = |e: std::io::Error, p: &Path| {
-            InstallError::Storage(format!("writing {}: {e}", p.display()))
-        };
         if let Some(dir) = cert_path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| storage(e, dir))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| InstallError::Storage(format!("creating {}: {e}", dir.display())))?;
         }
-        let cert_pem: String = cert
+        let storage = |e: pippin_service::Error| InstallError::Storage(e.to_string());
+        let write = |p: &Path, data: &[u8], private: bool| {
+            pippin_service::write_file_atomic(p, data, private, true).map_err(storage)
+        };
+        let cert_pem = cert
             .chain_der()
             .iter()
             .map(|der| pem_encode("CERTIFICATE", der))
-            .collect();
+            .collect::<Result<String, _>>()?;
         let key_pem = match cert.private_key_der() {
-            apns::PrivateKeyDer::Pkcs1(der) => pem_encode("RSA PRIVATE KEY", der),
-            apns::PrivateKeyDer::Pkcs8(der) => pem_encode("PRIVATE KEY", der),
+            apns::PrivateKeyDer::Pkcs1(der) => pem_encode("RSA PRIVATE KEY", der)?,
+            apns::PrivateKeyDer::Pkcs8(der) => pem_encode("PRIVATE KEY", der)?,
         };
         let sealed = self
             .apns
@@ -292,13 +294,10 @@ impl PushControl {
             .seal(PUSH_KEY_CONTEXT, key_pem.as_bytes())
             .map_err(|e| InstallError::Storage(format!("sealing the key: {e}")))?;
         // Key first: a certificate file is only ever next to its key.
-        crate::bootstrap::replace_file(&key_path, sealed.as_bytes(), true)
-            .map_err(|e| storage(e, &key_path))?;
-        crate::bootstrap::replace_file(&cert_path, cert_pem.as_bytes(), false)
-            .map_err(|e| storage(e, &cert_path))?;
+        write(&key_path, sealed.as_bytes(), true)?;
+        write(&cert_path, cert_pem.as_bytes(), false)?;
         let topic_path = self.apns.topic_path();
-        crate::bootstrap::replace_file(&topic_path, format!("{}\n", info.topic).as_bytes(), false)
-            .map_err(|e| storage(e, &topic_path))?;
+        write(&topic_path, format!("{}\n", info.topic).as_bytes(), false)?;
 
         if let Some(w) = &topic_warning {
             error!(old_topic = %old.topic, new_topic = %info.topic, "{w}");
@@ -394,17 +393,10 @@ pub fn apns_sender(
     Ok(ApnsPushSender::new(client, apns.endpoint.clone()))
 }
 
-/// One PEM block (RFC 7468): 64-column base64 between the labels.
-fn pem_encode(label: &str, der: &[u8]) -> String {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
+/// One PEM block (RFC 7468).
+fn pem_encode(label: &str, der: &[u8]) -> Result<String, InstallError> {
+    der::pem::encode_string(label, der::pem::LineEnding::LF, der)
+        .map_err(|e| InstallError::Storage(format!("PEM encoding: {e}")))
 }
 
 /// RFC 3339 UTC text for a time (for logs and JSON).

@@ -571,7 +571,7 @@ fn apns_csr(
     eprintln!("generating a {bits}-bit RSA key…");
     let req = pushcsr::new_push_request(subject, bits)?;
     pushcsr::write_new(&key_path, req.key_pem.as_bytes(), true, force)?;
-    pushcsr::write_new(&csr_path, req.csr_pem().as_bytes(), false, force)?;
+    pushcsr::write_new(&csr_path, req.csr_pem()?.as_bytes(), false, force)?;
     if json_out {
         println!(
             "{}",

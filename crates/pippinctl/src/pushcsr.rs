@@ -44,7 +44,7 @@ impl std::fmt::Debug for PushRequest {
 
 impl PushRequest {
     /// The CSR as PEM.
-    pub fn csr_pem(&self) -> String {
+    pub fn csr_pem(&self) -> anyhow::Result<String> {
         pem("CERTIFICATE REQUEST", &self.csr_der)
     }
 }
@@ -73,7 +73,7 @@ pub fn new_push_request(subject: &str, bits: usize) -> anyhow::Result<PushReques
         .certification_request(subject, None, &mut rng)
         .map_err(|e| anyhow!("building the CSR: {e}"))?;
     Ok(PushRequest {
-        key_pem: pem("PRIVATE KEY", &key_der),
+        key_pem: pem("PRIVATE KEY", &key_der)?,
         csr_der,
     })
 }
@@ -124,7 +124,10 @@ pub fn vendor_sign(
     }
     .map_err(|e| anyhow!("signing: {e}"))?;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let chain_pem: String = chain.iter().map(|d| pem("CERTIFICATE", d)).collect();
+    let chain_pem = chain
+        .iter()
+        .map(|d| pem("CERTIFICATE", d))
+        .collect::<anyhow::Result<String>>()?;
     let mut dict = Dictionary::new();
     dict.insert("PushCertRequestCSR", Value::String(b64.encode(&csr_der)));
     dict.insert("PushCertCertificateChain", Value::String(chain_pem));
@@ -148,17 +151,12 @@ fn read_csr(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
     Ok(der)
 }
 
-/// The first PEM block labelled `label`, decoded.
-pub fn pem_block(text: &str, label: &str) -> Option<Vec<u8>> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let start = text.find(&begin)? + begin.len();
-    let stop = start + text[start..].find(&end)?;
-    let b64: String = text[start..stop]
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    base64::engine::general_purpose::STANDARD.decode(b64).ok()
+/// The PEM block labelled `label` in `text`, decoded.
+fn pem_block(text: &str, label: &str) -> Option<Vec<u8>> {
+    match der::pem::decode_vec(text.trim().as_bytes()) {
+        Ok((l, der)) if l == label => Some(der),
+        _ => None,
+    }
 }
 
 /// An RSA private key from PEM (PKCS #1 or PKCS #8).
@@ -173,42 +171,19 @@ fn rsa_key(pem_text: &str) -> anyhow::Result<rsa::PrivateKey> {
 }
 
 /// One PEM block (RFC 7468).
-pub fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
+pub fn pem(label: &str, der: &[u8]) -> anyhow::Result<String> {
+    der::pem::encode_string(label, der::pem::LineEnding::LF, der)
+        .map_err(|e| anyhow!("PEM encoding: {e}"))
 }
 
 /// Writes `data` to a new file (refusing to overwrite unless `force`),
 /// owner-only when `secret`.
 pub fn write_new(path: &Path, data: &[u8], secret: bool, force: bool) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true);
-    if force {
-        opts.create(true).truncate(true);
-    } else {
-        opts.create_new(true);
-    }
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    let mut f = opts.open(path).with_context(|| {
-        if path.exists() && !force {
-            format!("{} exists (use --force to replace it)", path.display())
+    pippin_service::write_file_atomic(path, data, secret, force).map_err(|e| {
+        if !force && path.exists() {
+            anyhow!("{} exists (use --force to replace it)", path.display())
         } else {
-            format!("creating {}", path.display())
+            anyhow!("{e}")
         }
-    })?;
-    f.write_all(data)
-        .with_context(|| format!("writing {}", path.display()))
+    })
 }

@@ -172,7 +172,7 @@ pub use logging::{
 pub use metrics::{Counter, Gauge, Metrics};
 pub use pki::{
     CA_VALIDITY, CaMaterial, IssuedCert, LEAF_VALIDITY, Pki, RENEW_BEFORE, generate_ca,
-    issue_client_cert, issue_server_cert, load_or_create_pki,
+    issue_client_cert, issue_server_cert, load_or_create_pki, write_file_atomic,
 };
 pub use sealed::{OpenError, SecretBox};
 pub use tls::{

@@ -597,33 +597,45 @@ fn verifies_against(
 /// Writes a private key: created with mode 0600 on Unix, then renamed into
 /// place.
 fn write_private(path: &Path, contents: &str) -> Result<()> {
-    write_atomic(path, contents, 0o600)
+    write_file_atomic(path, contents.as_bytes(), true, true)
 }
 
 /// Writes a certificate: mode 0644 on Unix.
 fn write_public(path: &Path, contents: &str) -> Result<()> {
-    write_atomic(path, contents, 0o644)
+    write_file_atomic(path, contents.as_bytes(), false, true)
 }
 
-fn write_atomic(path: &Path, contents: &str, mode: u32) -> Result<()> {
+/// Writes `path` atomically: a temporary file in the same directory
+/// (created owner-only), synced, given mode 0600 when `private` (else
+/// 0644) on Unix, then moved into place. With `replace` false an existing
+/// file is left alone and the call fails.
+pub fn write_file_atomic(path: &Path, contents: &[u8], private: bool, replace: bool) -> Result<()> {
     use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     // The temporary file is created readable by its owner only (0600 on Unix).
     let mut tmp =
         tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("create a file in", dir, e))?;
-    tmp.write_all(contents.as_bytes())
+    tmp.write_all(contents)
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
     #[cfg(unix)]
-    {
+    if !private {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
             .map_err(|e| Error::io("set permissions of", tmp.path().to_path_buf(), e))?;
     }
     #[cfg(not(unix))]
-    let _ = mode;
-    tmp.persist(path)
-        .map_err(|e| Error::io("write", path, e.error))?;
+    let _ = private;
+    if replace {
+        tmp.persist(path)
+            .map_err(|e| Error::io("write", path, e.error))?;
+    } else {
+        tmp.persist_noclobber(path)
+            .map_err(|e| Error::io("create", path, e.error))?;
+    }
     Ok(())
 }
 

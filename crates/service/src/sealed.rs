@@ -87,7 +87,8 @@ impl SecretBox {
                         source,
                     })?;
                 }
-                write_new_secret(path, format!("{KEY_FILE_PREFIX}{}\n", STANDARD.encode(key)))?;
+                let text = format!("{KEY_FILE_PREFIX}{}\n", STANDARD.encode(key));
+                crate::pki::write_file_atomic(path, text.as_bytes(), true, false)?;
                 Ok((Self::from_key(&key), true))
             }
             Err(source) => Err(Error::Io {
@@ -180,26 +181,6 @@ fn parse_key_file(path: &Path, text: &str) -> Result<[u8; 32]> {
     bytes
         .try_into()
         .map_err(|_| bad("the master key is not 32 bytes"))
-}
-
-/// Creates `path` owner-only with `text`; fails if it exists.
-fn write_new_secret(path: &Path, text: String) -> Result<()> {
-    use std::io::Write as _;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let io = |source| Error::Io {
-        op: "write",
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut f = opts.open(path).map_err(io)?;
-    f.write_all(text.as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)
 }
 
 #[cfg(test)]
