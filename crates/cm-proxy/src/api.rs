@@ -366,11 +366,10 @@ pub async fn push_attempts(app: &App, ids: &[(EnrollmentId, u32)]) -> Json_ {
             return json!([]);
         }
     };
-    let attempt_of = |id: &EnrollmentId| {
-        ids.iter()
-            .find(|(i, _)| i == id)
-            .map_or(0, |(_, attempt)| *attempt)
-    };
+    // Retry batches hold thousands of enrollments: look attempts up by id.
+    let attempts: std::collections::HashMap<&EnrollmentId, u32> =
+        ids.iter().map(|(id, a)| (id, *a)).collect();
+    let attempt_of = |id: &EnrollmentId| attempts.get(id).copied().unwrap_or(0);
     let outcomes = app.push.current().sender.push(&targets).await;
     let now = unix_millis(SystemTime::now());
     let policy = apns::RetryPolicy::default();

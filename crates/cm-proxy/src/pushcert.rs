@@ -423,8 +423,8 @@ pub const MAX_PENDING_RETRIES: usize = 200_000;
 /// enrollment.
 #[derive(Debug, Default)]
 struct RetryQueue {
-    due: BTreeSet<(i64, String)>,
-    entries: HashMap<String, (EnrollmentId, i64, u32)>,
+    due: BTreeSet<(i64, EnrollmentId)>,
+    entries: HashMap<EnrollmentId, (i64, u32)>,
 }
 
 impl RetryQueue {
@@ -433,11 +433,10 @@ impl RetryQueue {
     }
 
     fn schedule(&mut self, id: &EnrollmentId, at: i64, attempt: u32) -> bool {
-        let key = id.to_string();
-        if let Some((_, old_at, old_attempt)) = self.entries.get_mut(&key) {
+        if let Some((old_at, old_attempt)) = self.entries.get_mut(id) {
             if at < *old_at {
-                self.due.remove(&(*old_at, key.clone()));
-                self.due.insert((at, key));
+                self.due.remove(&(*old_at, id.clone()));
+                self.due.insert((at, id.clone()));
                 *old_at = at;
             }
             *old_attempt = (*old_attempt).max(attempt);
@@ -446,29 +445,24 @@ impl RetryQueue {
         if self.entries.len() >= MAX_PENDING_RETRIES {
             return false;
         }
-        self.due.insert((at, key.clone()));
-        self.entries.insert(key, (id.clone(), at, attempt));
+        self.due.insert((at, id.clone()));
+        self.entries.insert(id.clone(), (at, attempt));
         true
     }
 
     fn cancel(&mut self, id: &EnrollmentId) {
-        let key = id.to_string();
-        if let Some((_, at, _)) = self.entries.remove(&key) {
-            self.due.remove(&(at, key));
+        if let Some((at, _)) = self.entries.remove(id) {
+            self.due.remove(&(at, id.clone()));
         }
     }
 
     fn take_due(&mut self, now: i64, max: usize) -> Vec<(EnrollmentId, u32)> {
         let mut out = Vec::new();
-        while out.len() < max {
-            let Some(first) = self.due.first() else { break };
-            if first.0 > now {
-                break;
-            }
-            let Some((_, key)) = self.due.pop_first() else {
+        while out.len() < max && self.due.first().is_some_and(|(at, _)| *at <= now) {
+            let Some((_, id)) = self.due.pop_first() else {
                 break;
             };
-            if let Some((id, _, attempt)) = self.entries.remove(&key) {
+            if let Some((_, attempt)) = self.entries.remove(&id) {
                 out.push((id, attempt));
             }
         }
