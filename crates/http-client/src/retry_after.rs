@@ -47,8 +47,7 @@ impl RetryAfter {
     /// Reads the `Retry-After` (and `Date`) headers of a response.
     pub fn from_headers(headers: &http::HeaderMap) -> Option<Self> {
         let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
-        header(http::header::RETRY_AFTER)
-            .and_then(|v| Self::parse(v, header(http::header::DATE)))
+        header(http::header::RETRY_AFTER).and_then(|v| Self::parse(v, header(http::header::DATE)))
     }
 
     /// The wait when it can be known without a clock: a delay, or a date

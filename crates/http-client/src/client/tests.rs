@@ -45,7 +45,8 @@ fn plain_client(config: &mut HttpsConfig) -> HttpsClient {
 
 #[tokio::test]
 async fn plain_http_on_loopback() {
-    let (addr, server) = one_shot(b"HTTP/1.1 201 Created\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello").await;
+    let (addr, server) =
+        one_shot(b"HTTP/1.1 201 Created\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello").await;
     let client = plain_client(&mut HttpsConfig::default());
     let r = client
         .send(get(&format!("http://{addr}/x/y?z=1")))
@@ -62,7 +63,11 @@ async fn plain_http_on_loopback() {
 #[tokio::test]
 async fn plain_http_off_loopback_is_refused_without_connecting() {
     let client = plain_client(&mut HttpsConfig::default());
-    for url in ["http://192.0.2.1/", "http://example.com/", "ftp://127.0.0.1/"] {
+    for url in [
+        "http://192.0.2.1/",
+        "http://example.com/",
+        "ftp://127.0.0.1/",
+    ] {
         let e = client.send(get(url)).await.unwrap_err();
         assert!(matches!(e, Error::InvalidUrl(_)), "{url}: {e}");
         assert!(!e.is_transient());
@@ -231,7 +236,10 @@ async fn https_against_openssl_s_server() {
     assert_eq!(r.status(), 200);
     let body = String::from_utf8_lossy(r.body());
     // s_server -www describes the session it negotiated.
-    assert!(body.contains("TLSv1.3") || body.contains("TLSv1.2"), "{body}");
+    assert!(
+        body.contains("TLSv1.3") || body.contains("TLSv1.2"),
+        "{body}"
+    );
 
     // Not trusted: another anchor.
     let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
