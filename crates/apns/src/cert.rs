@@ -429,7 +429,13 @@ mod tests {
     fn micromdm_samples() {
         // Certificates from micromdm's tests (see SOURCES.md in the shared
         // fixtures folder); skipped when the folder is absent.
-        let Some(dir) = fixtures() else { return };
+        let Some(dir) = fixtures() else {
+            eprintln!(
+                "\n*** SKIPPED (micromdm_samples): the shared fixtures folder \
+                 apple-services/apns/micromdm is absent ***\n"
+            );
+            return;
+        };
         let read = |n: &str| std::fs::read_to_string(format!("{dir}/{n}")).unwrap();
         let info = PushCertificateInfo::from_pem(&read("mock_push_cert.pem")).unwrap();
         assert_eq!(

@@ -60,6 +60,9 @@ pub enum Reason {
     MissingProviderToken,
     /// 403: the key ID in the provider token is unrelated to the topic.
     UnrelatedKeyIdInToken,
+    /// 403: the provider token's signing key is for the other environment
+    /// (sandbox or production) than the endpoint.
+    BadEnvironmentKeyInToken,
     /// 404: the request path is wrong.
     BadPath,
     /// 405: the request method is not `POST`.
@@ -86,7 +89,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every known reason, for tests and tools.
-    pub const KNOWN: [Self; 31] = [
+    pub const KNOWN: [Self; 32] = [
         Self::BadCollapseId,
         Self::BadDeviceToken,
         Self::BadExpirationDate,
@@ -108,6 +111,7 @@ impl Reason {
         Self::InvalidProviderToken,
         Self::MissingProviderToken,
         Self::UnrelatedKeyIdInToken,
+        Self::BadEnvironmentKeyInToken,
         Self::BadPath,
         Self::MethodNotAllowed,
         Self::ExpiredToken,
@@ -153,6 +157,7 @@ impl Reason {
             Self::InvalidProviderToken => "InvalidProviderToken",
             Self::MissingProviderToken => "MissingProviderToken",
             Self::UnrelatedKeyIdInToken => "UnrelatedKeyIdInToken",
+            Self::BadEnvironmentKeyInToken => "BadEnvironmentKeyInToken",
             Self::BadPath => "BadPath",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::ExpiredToken => "ExpiredToken",
@@ -260,7 +265,8 @@ impl PushResponse {
                 | Reason::Forbidden
                 | Reason::InvalidProviderToken
                 | Reason::MissingProviderToken
-                | Reason::UnrelatedKeyIdInToken,
+                | Reason::UnrelatedKeyIdInToken
+                | Reason::BadEnvironmentKeyInToken,
             ) => Verdict::FixCertificate,
             Some(
                 Reason::BadCollapseId
@@ -502,6 +508,14 @@ mod tests {
             Verdict::FixCertificate
         );
         assert_eq!(
+            verdict(403, br#"{"reason":"BadEnvironmentKeyInToken"}"#),
+            Verdict::FixCertificate
+        );
+        assert_eq!(
+            Reason::parse("BadEnvironmentKeyInToken"),
+            Reason::BadEnvironmentKeyInToken
+        );
+        assert_eq!(
             verdict(400, br#"{"reason":"PayloadEmpty"}"#),
             Verdict::BadRequest
         );
@@ -602,6 +616,7 @@ mod tests {
         );
         let read = |name: &str| std::fs::read(format!("{dir}/{name}")).ok();
         let Some(empty) = read("error_payload_empty.json") else {
+            eprintln!("\n*** SKIPPED (sideshow_samples): {dir} is absent ***\n");
             return;
         };
         assert_eq!(parse(400, &empty).reason, Some(Reason::PayloadEmpty));

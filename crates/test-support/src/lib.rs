@@ -203,19 +203,28 @@ pub fn apns_test_pki(dir: &Path, push_uuid: &str) {
 /// The APNs stand-in used by the push tests: Python `h2`
 /// (`crates/apns/tests/fixtures/h2_apns_server.py`) on 127.0.0.1 with the
 /// certificates [`apns_test_pki`] made in `dir`, requiring the push
-/// certificate as client identity and logging every request it receives.
-/// Killed when dropped.
+/// certificate as client identity and logging every request it receives
+/// (and, separately, its connections, the PINGs it receives and the
+/// GOAWAYs it sends). Killed when dropped.
 pub struct H2ApnsServer {
     child: std::process::Child,
     /// The port it listens on.
     pub port: u16,
     /// Its JSON-lines request log.
     pub log: std::path::PathBuf,
+    /// Its JSON-lines event log (connections, PINGs, GOAWAYs).
+    pub events: std::path::PathBuf,
 }
 
 impl H2ApnsServer {
     /// Starts the server; panics if it does not come up.
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// Starts the server with extra options (`--max-concurrent-streams N`,
+    /// `--answer-delay-ms D`, `--goaway-on-connect`; see the script).
+    pub fn start_with(dir: &Path, options: &[&str]) -> Self {
         use std::io::BufRead;
         let script = concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -223,6 +232,7 @@ impl H2ApnsServer {
         );
         let p = |n: &str| path_of(dir, n);
         let log = dir.join("requests.jsonl");
+        let events = dir.join("events.jsonl");
         let mut child = Command::new(python())
             .args([
                 script,
@@ -236,7 +246,10 @@ impl H2ApnsServer {
                 &p("push.pem"),
                 "--log",
                 &log.to_string_lossy(),
+                "--events",
+                &events.to_string_lossy(),
             ])
+            .args(options)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -250,17 +263,32 @@ impl H2ApnsServer {
             let _ = child.kill();
             panic!("the h2 server did not print its port: {line:?}")
         };
-        Self { child, port, log }
+        Self {
+            child,
+            port,
+            log,
+            events,
+        }
     }
 
     /// Every request received so far, one JSON object each.
     pub fn records(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("the server logs JSON lines"))
-            .collect()
+        read_json_lines(&self.log)
     }
+
+    /// Every event so far (`{"event": "connection" | "ping" | "goaway",
+    /// "connection": N, "at": SECONDS, ...}`), oldest first.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        read_json_lines(&self.events)
+    }
+}
+
+fn read_json_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("the server logs JSON lines"))
+        .collect()
 }
 
 impl Drop for H2ApnsServer {
