@@ -92,7 +92,7 @@ fn parse_page(c: &mut Criterion) {
             };
             let mut m = SyncMachine::new(SyncConfig::default(), CursorState::default(), now);
             let _ = m.poll_request(now);
-            m.handle_response(now, Ok(page));
+            m.handle_response(now, std::time::SystemTime::UNIX_EPOCH, Ok(page));
             let mut n = 0;
             while let Some(e) = m.poll_event() {
                 n += black_box(matches!(e, dep_client::SyncEvent::Devices { .. })) as u32;

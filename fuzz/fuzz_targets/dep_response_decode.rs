@@ -87,7 +87,7 @@ fuzz_target!(|data: &[u8]| {
                 Ok(Reply::Reauthenticate(e)) => Err(dep_client::Error::Api(e)),
                 Err(e) => Err(e),
             };
-            m.handle_response(now, result);
+            m.handle_response(now, std::time::SystemTime::UNIX_EPOCH, result);
             let mut events = 0;
             while m.poll_event().is_some() {
                 events += 1;

@@ -106,6 +106,12 @@ impl ClientConfig {
         self
     }
 
+    /// Sets the [`X-Server-Protocol-Version`](Config::protocol_version).
+    pub fn protocol_version(&mut self, v: u32) -> &mut Self {
+        self.api.protocol_version(v);
+        self
+    }
+
     /// Sets the [`assign method`](Config::assign_method).
     pub fn assign_method(&mut self, m: http::Method) -> &mut Self {
         self.api.assign_method(m);
@@ -341,6 +347,7 @@ impl DepClient {
         if machine.in_flight() {
             machine.handle_response(
                 Instant::now(),
+                SystemTime::now(),
                 Err(Error::Http("the previous request was abandoned".to_owned())),
             );
         }
@@ -350,7 +357,7 @@ impl DepClient {
             }
             if let Some(request) = machine.poll_request(Instant::now()) {
                 let result = self.call(request).await;
-                machine.handle_response(Instant::now(), result);
+                machine.handle_response(Instant::now(), SystemTime::now(), result);
                 continue;
             }
             match machine.poll_timeout() {

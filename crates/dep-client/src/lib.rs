@@ -60,7 +60,7 @@
 //!     "devices": [{"serial_number": "C02ABC", "model": "MacBook Air"}],
 //!     "cursor": "c1", "more_to_follow": false, "fetched_until": "2026-01-01T00:00:00Z"}"#[..]).unwrap();
 //! let page = call.handle_response(&mut session, &answer)?.unwrap();
-//! sync.handle_response(now, Ok(page));
+//! sync.handle_response(now, std::time::SystemTime::now(), Ok(page));
 //! assert!(matches!(sync.poll_event(), Some(SyncEvent::Devices { .. })));
 //! # Ok::<(), dep_client::Error>(())
 //! ```
@@ -102,7 +102,8 @@ pub use oauth::{OAuthCredentials, OAuthParams};
 pub use response::{ApiError, ErrorCode, RetryAfter};
 pub use session::{
     AUTH_SESSION_HEADER, CONTENT_TYPE, Call, Config, DEFAULT_BASE_URL, DEFAULT_MAX_BODY_LEN,
-    DEFAULT_PROTOCOL_VERSION, PROTOCOL_VERSION_HEADER, Reply, Session, is_loopback_host,
+    DEFAULT_PROTOCOL_VERSION, PROTOCOL_VERSION_HEADER, RETRY_AFTER_SINCE_VERSION, Reply, Session,
+    THROTTLED_SINCE_VERSION, is_loopback_host,
 };
 pub use sync::{CursorState, Phase, SyncConfig, SyncEvent, SyncMachine, SyncRequest, SyncStats};
 pub use timestamp::{format_timestamp, parse_timestamp};

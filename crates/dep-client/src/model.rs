@@ -123,8 +123,10 @@ string_enum! {
         NotAccessible = "NOT_ACCESSIBLE",
         /// It failed; try again later.
         Failed = "FAILED",
-        /// The service is throttling this device: try again after
-        /// `retry_after_seconds` (protocol version 9 and later).
+        /// The service is throttling this device: try again later, after
+        /// the answer's `retry_after_seconds` when it has one. Apple's
+        /// "Assign a Profile": sent from `X-Server-Protocol-Version` 9 on
+        /// ([`THROTTLED_SINCE_VERSION`](crate::THROTTLED_SINCE_VERSION)).
         Throttled = "THROTTLED",
     }
 }
@@ -401,8 +403,11 @@ pub struct AssignProfileResponse {
     /// The result for each device.
     #[serde(default)]
     pub devices: BTreeMap<String, DeviceStatus>,
-    /// How long to wait before retrying the `THROTTLED` devices (protocol
-    /// version 10 and later).
+    /// How long to wait, at least, before assigning the `THROTTLED` devices
+    /// again. Apple's "Assign a Profile": present when a device was
+    /// throttled, from `X-Server-Protocol-Version` 10 on
+    /// ([`RETRY_AFTER_SINCE_VERSION`](crate::RETRY_AFTER_SINCE_VERSION));
+    /// a client announcing 9 gets `THROTTLED` without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_seconds: Option<u64>,
     /// Keys this crate does not know.

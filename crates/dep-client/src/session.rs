@@ -24,8 +24,24 @@ use crate::response::{ApiError, ErrorCode};
 
 /// Apple's DEP service.
 pub const DEFAULT_BASE_URL: &str = "https://mdmenrollment.apple.com";
-/// The `X-Server-Protocol-Version` sent by default.
-pub const DEFAULT_PROTOCOL_VERSION: u32 = 3;
+/// The `X-Server-Protocol-Version` sent by default: 10.
+///
+/// The version decides what the service may answer. Apple's "Assign a
+/// Profile": from version 9 the service may throttle profile assignment
+/// per device (the device's result is `THROTTLED` instead of `SUCCESS`),
+/// and from version 10 the answer also carries `retry_after_seconds` when
+/// a device was throttled. Version 10 is the first that tells a client
+/// both that and when to try again, so it is the default; an older one
+/// (3 and later have `org_id` and `org_id_hash` in the account) can be
+/// configured with [`Config::protocol_version`].
+pub const DEFAULT_PROTOCOL_VERSION: u32 = 10;
+/// The first protocol version whose profile assignment answers may say
+/// `THROTTLED` (Apple: "Assign a Profile").
+pub const THROTTLED_SINCE_VERSION: u32 = 9;
+/// The first protocol version whose profile assignment answers carry
+/// `retry_after_seconds` with a `THROTTLED` device (Apple: "Assign a
+/// Profile").
+pub const RETRY_AFTER_SINCE_VERSION: u32 = 10;
 /// The session header.
 pub const AUTH_SESSION_HEADER: &str = "x-adm-auth-session";
 /// The protocol version header.
@@ -540,7 +556,7 @@ mod tests {
         let r = s.request(&FetchDevices::new(None, 10)).unwrap();
         assert_eq!(r.uri(), "https://mdmenrollment.apple.com/server/devices");
         assert_eq!(r.headers()[AUTH_SESSION_HEADER], "T1");
-        assert_eq!(r.headers()[PROTOCOL_VERSION_HEADER], "3");
+        assert_eq!(r.headers()[PROTOCOL_VERSION_HEADER], "10");
         assert!(
             r.headers()["user-agent"]
                 .to_str()

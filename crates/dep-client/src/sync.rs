@@ -18,9 +18,13 @@
 //! events](SyncMachine::poll_event) — devices, then the cursor to persist.
 //! The next request is only given out once the events are drained, so a
 //! cursor is always persisted before a request uses it, and at most one
-//! page of devices is held at a time. Time is an input (`now`), for the
-//! back-off after failures (exponential, capped, honouring `Retry-After`)
-//! and the sync schedule.
+//! page of devices is held at a time. Time is an input: `now` (a monotonic
+//! [`Instant`]) for the back-off after failures (exponential, capped,
+//! honouring `Retry-After`) and the sync schedule, and the wall clock
+//! (`SystemTime`) of each answer, against which a `Retry-After` given as an
+//! HTTP date is measured when the answer has no `Date` header. Schedules
+//! never overflow: a wait too long for the clock is cut to the longest it
+//! can represent.
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -32,7 +36,7 @@
 //! assert_eq!(fetch.cursor, None);
 //! // ... the client sends it; the service answers with the last page:
 //! let page = DevicePage { cursor: "c1".into(), more_to_follow: false, ..Default::default() };
-//! sync.handle_response(now, Ok(page));
+//! sync.handle_response(now, std::time::SystemTime::now(), Ok(page));
 //! assert!(matches!(sync.poll_event(), Some(SyncEvent::FetchComplete)));
 //! let Some(SyncEvent::Cursor(state)) = sync.poll_event() else { unreachable!() };
 //! assert_eq!((state.cursor.as_deref(), state.phase), (Some("c1"), Phase::Sync));
@@ -42,7 +46,7 @@
 //! ```
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::api::{DEFAULT_LIMIT, Endpoint, FetchDevices, SyncDevices};
 use crate::error::{Error, Result};
@@ -443,22 +447,29 @@ impl SyncMachine {
     }
 
     /// Hands back the result of the request from
-    /// [`poll_request`](Self::poll_request). A result with no request in
-    /// flight is ignored.
-    pub fn handle_response(&mut self, now: Instant, result: Result<DevicePage>) {
+    /// [`poll_request`](Self::poll_request), received at `now`, when the
+    /// wall clock said `wall`. A result with no request in flight is
+    /// ignored.
+    ///
+    /// `wall` only matters for a `Retry-After` HTTP date on an answer
+    /// without a `Date` header: the wait is measured from it.
+    pub fn handle_response(&mut self, now: Instant, wall: SystemTime, result: Result<DevicePage>) {
         if self.due.is_some() {
             return;
         }
         match result {
             Ok(page) => self.on_page(now, page),
-            Err(e) => self.on_error(now, e),
+            Err(e) => self.on_error(now, wall, e),
         }
     }
 
     fn on_page(&mut self, now: Instant, page: DevicePage) {
         if page.cursor.is_empty() {
+            // The wall clock only measures Retry-After dates, which this
+            // error has none of.
             return self.on_error(
                 now,
+                SystemTime::UNIX_EPOCH,
                 Error::invalid("device list", "the answer has an empty cursor"),
             );
         }
@@ -516,7 +527,7 @@ impl SyncMachine {
             }
             self.due = Some(now);
         } else {
-            let next = now + self.config.interval;
+            let next = later(now, self.config.interval);
             self.end_pass();
             self.stats.passes += 1;
             self.events
@@ -525,7 +536,7 @@ impl SyncMachine {
         }
     }
 
-    fn on_error(&mut self, now: Instant, error: Error) {
+    fn on_error(&mut self, now: Instant, wall: SystemTime, error: Error) {
         let code = error.api().and_then(|a| a.code.clone());
         let phase = self.state.phase;
         match code {
@@ -563,8 +574,7 @@ impl SyncMachine {
                 let asked = error
                     .api()
                     .and_then(|a| a.retry_after)
-                    .and_then(|r| r.delay())
-                    .map(|d| d.min(self.config.max_retry_after))
+                    .map(|r| r.delay_from(wall).min(self.config.max_retry_after))
                     .unwrap_or_default();
                 let delay = self.config.retry_delay(self.attempt).max(asked);
                 self.stats.retries += 1;
@@ -573,14 +583,14 @@ impl SyncMachine {
                     delay,
                     error,
                 });
-                self.due = Some(now + delay);
+                self.due = Some(later(now, delay));
             }
             _ => self.fail(now, error),
         }
     }
 
     fn fail(&mut self, now: Instant, error: Error) {
-        let next = now + self.config.interval;
+        let next = later(now, self.config.interval);
         self.stats.failures += 1;
         self.end_pass();
         self.events.push_back(SyncEvent::Failed {
@@ -596,6 +606,25 @@ impl SyncMachine {
         self.pass_resets = 0;
         self.stalls = 0;
     }
+}
+
+/// `now + wait`, or the latest instant the clock can represent short of
+/// that when the sum overflows (a configured interval of centuries).
+fn later(now: Instant, wait: Duration) -> Instant {
+    if let Some(t) = now.checked_add(wait) {
+        return t;
+    }
+    // Halving converges: `now + 0` always exists. At most 64 halvings of a
+    // Duration's seconds plus 30 of its nanoseconds.
+    let mut step = wait;
+    let mut t = now;
+    while !step.is_zero() {
+        step /= 2;
+        if let Some(next) = t.checked_add(step) {
+            t = next;
+        }
+    }
+    t
 }
 
 #[cfg(test)]

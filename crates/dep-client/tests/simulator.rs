@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use dep_client::client::{ClientConfig, DepClient};
-use dep_client::simulator::{ErrorStyle, Simulator, SimulatorConfig};
+use dep_client::simulator::{AssignFailure, ErrorStyle, Simulator, SimulatorConfig};
 use dep_client::{
-    ActivationLockRequest, CursorState, DeviceStatus, Error, ErrorCode, OpType, Phase, Profile,
-    ProfileStatus, SyncConfig, SyncEvent, SyncMachine,
+    ActivationLockRequest, Config, CursorState, DeviceStatus, Error, ErrorCode, OAuthParams,
+    OpType, Phase, Profile, ProfileStatus, Session, SyncConfig, SyncEvent, SyncMachine,
 };
 
 async fn sim(config: &SimulatorConfig) -> Simulator {
@@ -122,7 +122,7 @@ async fn fetch_then_sync_100_devices() {
     );
     assert!(
         log.iter()
-            .all(|r| r.protocol_version.as_deref() == Some("3"))
+            .all(|r| r.protocol_version.as_deref() == Some("10"))
     );
     assert!(log.iter().all(|r| {
         r.user_agent
@@ -463,24 +463,248 @@ async fn bounded_bodies_and_loopback_only_http() {
     ));
 }
 
+/// A sign-in request signed by the client's own code for the simulator's
+/// credentials, with `params`' time stamp and nonce.
+fn signed_sign_in(sim: &Simulator, params: &OAuthParams) -> http::Request<Vec<u8>> {
+    let mut config = Config::default();
+    config.base_url(sim.base_url());
+    Session::new(sim.credentials(), std::sync::Arc::new(config))
+        .unwrap()
+        .auth_request(params)
+        .unwrap()
+}
+
+/// Sends `request` over a fresh connection as HTTP/1.1 text, without the
+/// headers named in `drop`, and returns the status and the body.
+async fn send_raw(
+    sim: &Simulator,
+    request: &http::Request<Vec<u8>>,
+    drop: &[&str],
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut text = format!(
+        "{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+        request.method(),
+        request.uri().path_and_query().unwrap(),
+        sim.addr()
+    );
+    for (name, value) in request.headers() {
+        if !drop.contains(&name.as_str()) {
+            text.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+        }
+    }
+    text.push_str("\r\n");
+    let mut tcp = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
+    tcp.write_all(text.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_string(&mut answer))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 #[tokio::test]
 async fn session_without_content_type_is_refused() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let sim = sim(&SimulatorConfig::default()).await;
-    let mut tcp = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
-    tcp.write_all(
-        format!(
-            "GET /session HTTP/1.1\r\nHost: {}\r\nAuthorization: OAuth realm=\"ADM\"\r\n\
-             Connection: close\r\n\r\n",
-            sim.addr()
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut answer = String::new();
-    tcp.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    // A correctly signed sign-in, without Content-Type: Apple's answer.
+    let request = signed_sign_in(&sim, &OAuthParams::new(unix_now(), b"nonce-1"));
+    assert!(request.headers().contains_key("content-type"));
+    let (status, body) = send_raw(&sim, &request, &["content-type"]).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("BAD_REQUEST"), "{body}");
+    // The same, signed afresh, with it: a session.
+    let request = signed_sign_in(&sim, &OAuthParams::new(unix_now(), b"nonce-2"));
+    let (status, body) = send_raw(&sim, &request, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("auth_session_token"), "{body}");
+    assert_eq!(sim.stats().sessions, 1);
+}
+
+#[tokio::test]
+async fn replayed_nonces_and_stale_timestamps_are_refused() {
+    let mut config = SimulatorConfig::default();
+    config.timestamp_window(Some(Duration::from_secs(300)));
+    let sim = sim(&config).await;
+    let params = OAuthParams::new(unix_now(), b"once");
+    let request = signed_sign_in(&sim, &params);
+    assert_eq!(send_raw(&sim, &request, &[]).await.0, 200);
+    // The very same signed request again: the nonce was used.
+    let (status, body) = send_raw(&sim, &request, &[]).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("UNAUTHORIZED"), "{body}");
+    // The same nonce with another time stamp is a new pair.
+    let request = signed_sign_in(&sim, &OAuthParams::new(unix_now() + 1, b"once"));
+    assert_eq!(send_raw(&sim, &request, &[]).await.0, 200);
+    // An hour old, or an hour ahead: outside the window.
+    for ts in [unix_now() - 3600, unix_now() + 3600] {
+        let request = signed_sign_in(&sim, &OAuthParams::new(ts, b"stale"));
+        assert_eq!(send_raw(&sim, &request, &[]).await.0, 401, "{ts}");
+    }
+    // Within it.
+    let request = signed_sign_in(&sim, &OAuthParams::new(unix_now() - 60, b"fresh"));
+    assert_eq!(send_raw(&sim, &request, &[]).await.0, 200);
+    // The client itself signs with the current time and fresh nonces.
+    let client = client_for(&sim);
+    for _ in 0..3 {
+        client.account().await.unwrap();
+        sim.expire_sessions();
+    }
+    assert_eq!(sim.stats().sessions, 6);
+}
+
+#[tokio::test]
+async fn cursors_expire_with_age() {
+    let sim = sim(SimulatorConfig::default()
+        .devices(12)
+        .cursor_ttl(Duration::from_millis(800)))
+    .await;
+    let client = client_for(&sim);
+    let mut machine = SyncMachine::new(sync_config(5), CursorState::default(), Instant::now());
+    let first = pass(&client, &mut machine).await.unwrap();
+    assert_eq!(first.fetched.len(), 12);
+    // A young cursor syncs.
+    sim.add_devices(1);
+    let p = pass(&client, &mut machine).await.unwrap();
+    assert!(p.resets.is_empty());
+    assert_eq!(p.synced.len(), 1);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let cursor = machine.cursor().cursor.clone().unwrap();
+    let e = client.sync_devices(&cursor, 5).await.unwrap_err();
+    assert_eq!(e.api().unwrap().code, Some(ErrorCode::ExpiredCursor));
+    // The machine drops it and fetches everything again.
+    let p = pass(&client, &mut machine).await.unwrap();
+    assert_eq!(p.resets, [ErrorCode::ExpiredCursor]);
+    assert_eq!(p.cursors[0], CursorState::default());
+    assert_eq!(p.fetched.len(), 13);
+    assert_eq!(p.fetch_complete, 1);
+}
+
+#[tokio::test]
+async fn trimmed_event_log_expires_older_cursors() {
+    let sim = sim(SimulatorConfig::default().devices(4).max_events(3)).await;
+    let client = client_for(&sim);
+    let mut machine = SyncMachine::new(sync_config(10), CursorState::default(), Instant::now());
+    pass(&client, &mut machine).await.unwrap();
+    // Two events fit: the cursor still syncs.
+    let two = sim.add_devices(2);
+    let p = pass(&client, &mut machine).await.unwrap();
+    assert_eq!(serials(&p.synced), two.iter().cloned().collect());
+    // Five more: the log keeps three, the events after the cursor are gone.
+    sim.add_devices(5);
+    let p = pass(&client, &mut machine).await.unwrap();
+    assert_eq!(p.resets, [ErrorCode::ExpiredCursor]);
+    assert_eq!(p.fetched.len(), 11);
+    assert!(p.synced.is_empty());
+    // From the new cursor, syncing works again.
+    let one = sim.add_devices(1);
+    let p = pass(&client, &mut machine).await.unwrap();
+    assert!(p.resets.is_empty());
+    assert_eq!(serials(&p.synced), one.into_iter().collect());
+}
+
+#[tokio::test]
+async fn throttled_answers_follow_the_protocol_version() {
+    let sim = sim(SimulatorConfig::default().devices(6)).await;
+    let all = sim.serials();
+    let profile = client_for(&sim)
+        .define_profile(&Profile::new("P", "https://mdm.example.com/e"))
+        .await
+        .unwrap()
+        .profile_uuid;
+    sim.throttle_assign(Some(1), 30);
+    for (version, second, retry_after) in [
+        (3, DeviceStatus::Failed, None),
+        (8, DeviceStatus::Failed, None),
+        (9, DeviceStatus::Throttled, None),
+        (10, DeviceStatus::Throttled, Some(30)),
+        (11, DeviceStatus::Throttled, Some(30)),
+    ] {
+        let client = client_with(&sim, |c| {
+            c.protocol_version(version);
+        });
+        let answer = client.assign_profile(&profile, &all[0..2]).await.unwrap();
+        assert_eq!(answer.devices[&all[0]], DeviceStatus::Success, "{version}");
+        assert_eq!(answer.devices[&all[1]], second, "{version}");
+        assert_eq!(answer.retry_after_seconds, retry_after, "{version}");
+    }
+    let versions: Vec<u32> = sim
+        .assignments()
+        .iter()
+        .map(|a| a.protocol_version)
+        .collect();
+    assert_eq!(versions, [3, 8, 9, 10, 11]);
+    // The default is the version with both.
+    let answer = client_for(&sim)
+        .assign_profile(&profile, &all[2..4])
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.with_status(&DeviceStatus::Throttled),
+        [all[3].as_str()]
+    );
+    assert_eq!(answer.retry_after_seconds, Some(30));
+}
+
+#[tokio::test]
+async fn assignments_fail_on_demand() {
+    let sim = sim(SimulatorConfig::default().devices(3)).await;
+    let all = sim.serials();
+    let client = client_for(&sim);
+    let profile = client
+        .define_profile(&Profile::new("P", "https://mdm.example.com/e"))
+        .await
+        .unwrap()
+        .profile_uuid;
+    sim.fail_assign(1, AssignFailure::ServerError);
+    let e = client.assign_profile(&profile, &all).await.unwrap_err();
+    assert_eq!(e.api().unwrap().status, 500);
+    assert!(e.is_retryable());
+    sim.fail_assign(1, AssignFailure::DevicesFailed);
+    let answer = client.assign_profile(&profile, &all).await.unwrap();
+    assert_eq!(answer.with_status(&DeviceStatus::Failed).len(), 3);
+    assert_eq!(sim.device(&all[0]).unwrap()["profile_status"], "empty");
+    let answer = client.assign_profile(&profile, &all).await.unwrap();
+    assert_eq!(answer.with_status(&DeviceStatus::Success).len(), 3);
+    let statuses: Vec<u16> = sim.assignments().iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [500, 200, 200]);
+    assert!(
+        sim.assignments()
+            .iter()
+            .all(|a| a.serials == all && a.method == "POST")
+    );
+}
+
+#[tokio::test]
+async fn renewed_credentials_replace_the_old_ones() {
+    let sim = sim(&SimulatorConfig::default()).await;
+    let old = client_for(&sim);
+    old.account().await.unwrap();
+    let mut renewed = sim.credentials();
+    renewed.access_token = "AT_renewed".into();
+    renewed.access_secret = "AS_renewed".into();
+    sim.set_credentials(renewed.clone());
+    assert_eq!(sim.server_token().credentials, renewed);
+    sim.expire_sessions();
+    let e = old.account().await.unwrap_err();
+    assert_eq!(e.api().unwrap().status, 401);
+    client_for(&sim).account().await.unwrap();
 }
 
 #[tokio::test]
@@ -530,4 +754,49 @@ async fn client_futures_are_send() {
         matches!(event, SyncEvent::Devices { .. })
     });
     assert!(task.await.unwrap());
+}
+
+#[tokio::test]
+async fn several_mdm_servers_at_one_url() {
+    let sim = sim(SimulatorConfig::default().devices(3).seed(1)).await;
+    let mut second = SimulatorConfig::default();
+    second
+        .devices(5)
+        .seed(2)
+        .credentials(dep_client::OAuthCredentials {
+            consumer_key: "CK_second".into(),
+            consumer_secret: "CS_second".into(),
+            access_token: "AT_second".into(),
+            access_secret: "AS_second".into(),
+        });
+    let other = sim.add_server(second).unwrap();
+    assert_ne!(sim.credentials(), other.credentials());
+    let one = client_for(&sim);
+    let two = DepClient::new(other.credentials(), {
+        let mut c = ClientConfig::default();
+        c.base_url(sim.base_url());
+        c
+    })
+    .unwrap();
+    let mut m1 = SyncMachine::new(sync_config(2), CursorState::default(), Instant::now());
+    let mut m2 = SyncMachine::new(sync_config(2), CursorState::default(), Instant::now());
+    let p1 = pass(&one, &mut m1).await.unwrap();
+    let p2 = pass(&two, &mut m2).await.unwrap();
+    assert_eq!(serials(&p1.fetched), sim.serials().into_iter().collect());
+    assert_eq!(serials(&p2.fetched), other.serials().into_iter().collect());
+    assert!(serials(&p1.fetched).is_disjoint(&serials(&p2.fetched)));
+    // Each server saw its own requests and signs in its own sessions.
+    assert_eq!((sim.stats().sessions, other.stats().sessions), (1, 1));
+    assert!(other.requests().iter().all(|r| r.status == 200));
+    // A cursor of one is not the other's.
+    let cursor = m1.cursor().cursor.clone().unwrap();
+    let e = two.sync_devices(&cursor, 5).await.unwrap_err();
+    assert_eq!(e.api().unwrap().code, Some(ErrorCode::InvalidCursor));
+    // Changes on one show on its sync only.
+    let added = other.add_devices(2);
+    assert!(pass(&one, &mut m1).await.unwrap().synced.is_empty());
+    assert_eq!(
+        serials(&pass(&two, &mut m2).await.unwrap().synced),
+        added.into_iter().collect()
+    );
 }

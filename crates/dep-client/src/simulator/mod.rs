@@ -22,10 +22,21 @@
 //!   with state, and assignment and removal show up in sync as
 //!   `modified`;
 //! - throttling: `429` with `Retry-After` seconds, `503` with an HTTP
-//!   date, and `THROTTLED` per device with `retry_after_seconds`;
+//!   date, and `THROTTLED` per device with `retry_after_seconds` — each
+//!   only for clients announcing an `X-Server-Protocol-Version` that has it
+//!   (9 for `THROTTLED`, 10 for `retry_after_seconds`; older clients get
+//!   `FAILED` for those devices);
+//! - failed assignments on demand ([`Simulator::fail_assign`]): `500`, or
+//!   `FAILED` for every device;
 //! - [`Simulator::set_terms_signed`] makes every call `403 T_C_NOT_SIGNED`;
 //! - [`SimulatorConfig::rotate_session_every`] sends a new
-//!   `X-ADM-Auth-Session` and retires the old token.
+//!   `X-ADM-Auth-Session` and retires the old token;
+//! - several MDM servers at one base URL ([`Simulator::add_server`]), each
+//!   with its own server token, devices, cursors and sessions, as Apple's
+//!   one service serves them all;
+//! - [`SimServer::set_credentials`] replaces the accepted server token, as
+//!   renewing it in Apple Business Manager does (the old one then fails
+//!   sign-in with `401`).
 //!
 //! Everything is bounded: devices, events, sessions, nonces, profiles,
 //! request bodies, connections and the request log.
@@ -240,6 +251,31 @@ pub struct SimStats {
     pub throttled: u64,
 }
 
+/// How [`Simulator::fail_assign`] makes profile assignments fail.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub enum AssignFailure {
+    /// `500 INTERNAL_SERVER_ERROR` for the whole request.
+    #[default]
+    ServerError,
+    /// `200`, with `FAILED` for every device the server has.
+    DevicesFailed,
+}
+
+/// One profile assignment request as the simulator saw it.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct AssignRecord {
+    /// `PUT` or `POST`.
+    pub method: String,
+    /// The profile assigned.
+    pub profile_uuid: String,
+    /// The serial numbers, as sent.
+    pub serials: Vec<String>,
+    /// The `X-Server-Protocol-Version` the client announced.
+    pub protocol_version: u32,
+    /// The HTTP status answered.
+    pub status: u16,
+}
+
 /// One request as the simulator saw it.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct RequestRecord {
@@ -260,24 +296,44 @@ pub struct RequestRecord {
 }
 
 /// A running simulator; stops when dropped.
+///
+/// Like Apple's service, it serves any number of MDM servers (each an MDM
+/// server in Apple Business Manager, with its own server token, devices,
+/// cursors and sessions) at one base URL: the one it starts with, which
+/// the simulator's own methods control (through [`Deref`] to its
+/// [`SimServer`]), and more with [`add_server`](Self::add_server).
+/// Sign-in finds the MDM server by the token's credentials, and every other
+/// call by its session token.
+///
+/// [`Deref`]: std::ops::Deref
 pub struct Simulator {
     addr: SocketAddr,
     https: bool,
-    shared: Arc<Shared>,
+    primary: SimServer,
     task: tokio::task::JoinHandle<()>,
 }
 
+/// The controls of one simulated MDM server.
+#[derive(Clone)]
+pub struct SimServer {
+    shared: Arc<Shared>,
+    index: usize,
+}
+
+/// Most MDM servers one simulator serves.
+const MAX_SERVERS: usize = 64;
+
 struct Shared {
-    state: Mutex<State>,
+    servers: Mutex<Vec<State>>,
     max_body_len: usize,
     https: bool,
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, Vec<State>> {
         // Every handler leaves the state consistent before it could panic,
         // so a poisoned lock is taken over.
-        self.state
+        self.servers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -288,6 +344,22 @@ impl std::fmt::Debug for Simulator {
         f.debug_struct("Simulator")
             .field("addr", &self.addr)
             .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for SimServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimServer")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for Simulator {
+    type Target = SimServer;
+
+    fn deref(&self) -> &SimServer {
+        &self.primary
     }
 }
 
@@ -315,15 +387,32 @@ impl Simulator {
         let https = tls.is_some();
         let shared = Arc::new(Shared {
             max_body_len: config.max_body_len,
-            state: Mutex::new(State::new(config)),
+            servers: Mutex::new(vec![State::new(config, 0)]),
             https,
         });
         let task = tokio::spawn(serve(listener, shared.clone(), tls));
         Ok(Self {
             addr,
             https,
-            shared,
+            primary: SimServer { shared, index: 0 },
             task,
+        })
+    }
+
+    /// Adds an MDM server, with its own credentials (give each server
+    /// different ones), devices and state, served at the same base URL.
+    /// `config`'s listener settings (`tls`, `max_body_len`) are the first
+    /// server's. At most 64 servers; `None` past that.
+    pub fn add_server(&self, config: SimulatorConfig) -> Option<SimServer> {
+        let mut servers = self.primary.shared.lock();
+        if servers.len() >= MAX_SERVERS {
+            return None;
+        }
+        let index = servers.len();
+        servers.push(State::new(config, index));
+        Some(SimServer {
+            shared: self.primary.shared.clone(),
+            index,
         })
     }
 
@@ -337,10 +426,19 @@ impl Simulator {
         let scheme = if self.https { "https" } else { "http" };
         format!("{scheme}://{}", self.addr)
     }
+}
+
+impl SimServer {
+    /// Runs `f` on this server's state, under the simulator's lock.
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let mut servers = self.shared.lock();
+        // Servers are only ever added: the index stays valid.
+        f(&mut servers[self.index])
+    }
 
     /// The credentials it accepts.
     pub fn credentials(&self) -> OAuthCredentials {
-        self.shared.lock().config.credentials.clone()
+        self.with(|s| s.config.credentials.clone())
     }
 
     /// A server token for it, expiring in a year.
@@ -356,107 +454,128 @@ impl Simulator {
     /// Drops every session, as a restart of Apple's service does: their
     /// tokens get `403 FORBIDDEN`.
     pub fn restart(&self) {
-        self.shared.lock().restart();
+        self.with(|s| s.restart());
     }
 
     /// Expires every current session: their tokens get `401`.
     pub fn expire_sessions(&self) {
-        self.shared.lock().expire_sessions();
+        self.with(|s| s.expire_sessions());
     }
 
     /// Expires every cursor issued so far: `EXPIRED_CURSOR`.
     pub fn expire_cursors(&self) {
-        self.shared.lock().expire_cursors();
+        self.with(|s| s.expire_cursors());
     }
 
     /// Whether the organisation has accepted the terms; if not, every call
     /// is `403 T_C_NOT_SIGNED`.
     pub fn set_terms_signed(&self, signed: bool) {
-        self.shared.lock().terms_signed = signed;
+        self.with(|s| s.terms_signed = signed);
     }
 
     /// The next `count` API calls get `429` with `Retry-After:
     /// <retry_after>` (seconds).
     pub fn throttle(&self, count: u32, retry_after: Duration) {
-        let mut s = self.shared.lock();
-        s.throttle.too_many = count;
-        s.throttle.too_many_after = retry_after.as_secs();
+        self.with(|s| {
+            s.throttle.too_many = count;
+            s.throttle.too_many_after = retry_after.as_secs();
+        });
     }
 
     /// The next `count` API calls get `503` with a `Retry-After` HTTP date
     /// `retry_after` ahead (and a `Date` header).
     pub fn unavailable(&self, count: u32, retry_after: Duration) {
-        let mut s = self.shared.lock();
-        s.throttle.unavailable = count;
-        s.throttle.unavailable_after = retry_after.as_secs();
+        self.with(|s| {
+            s.throttle.unavailable = count;
+            s.throttle.unavailable_after = retry_after.as_secs();
+        });
     }
 
     /// Profile assignment handles at most `max` devices per request and
-    /// answers `THROTTLED` (with `retry_after_seconds`) for the rest;
-    /// `None` lifts the limit.
+    /// answers `THROTTLED` (with `retry_after_seconds` from protocol
+    /// version 10) for the rest; `None` lifts the limit.
     pub fn throttle_assign(&self, max: Option<usize>, retry_after_seconds: u64) {
-        let mut s = self.shared.lock();
-        s.throttle.assign_max = max;
-        s.throttle.assign_after = retry_after_seconds;
+        self.with(|s| {
+            s.throttle.assign_max = max;
+            s.throttle.assign_after = retry_after_seconds;
+        });
+    }
+
+    /// The next `count` profile assignment requests fail as `how` says.
+    pub fn fail_assign(&self, count: u32, how: AssignFailure) {
+        self.with(|s| {
+            s.throttle.assign_failures = count;
+            s.throttle.assign_failure = how;
+        });
+    }
+
+    /// Accepts `credentials` from now on instead of the current ones (a
+    /// token renewed in Apple Business Manager); sessions already open
+    /// stay valid until they expire.
+    pub fn set_credentials(&self, credentials: OAuthCredentials) {
+        self.with(|s| s.config.credentials = credentials);
     }
 
     /// How error codes are written from now on.
     pub fn set_error_style(&self, style: ErrorStyle) {
-        self.shared.lock().error_style = style;
+        self.with(|s| s.error_style = style);
     }
 
     /// Rotates the session token every `n` successful answers (`None`:
     /// never).
     pub fn set_rotation(&self, n: Option<u32>) {
-        self.shared.lock().rotate_every = n;
+        self.with(|s| s.rotate_every = n);
     }
 
     /// Assigns `n` new devices to the server (sync: `added`); returns their
     /// serial numbers.
     pub fn add_devices(&self, n: usize) -> Vec<String> {
-        self.shared.lock().add_devices(n, SystemTime::now())
+        self.with(|s| s.add_devices(n, SystemTime::now()))
     }
 
     /// Changes a device's asset tag (sync: `modified`). False if unknown.
     pub fn modify_device(&self, serial: &str, asset_tag: &str) -> bool {
-        self.shared
-            .lock()
-            .modify_device(serial, asset_tag, SystemTime::now())
+        self.with(|s| s.modify_device(serial, asset_tag, SystemTime::now()))
     }
 
     /// Unassigns a device (sync: `deleted`). False if unknown.
     pub fn delete_device(&self, serial: &str) -> bool {
-        self.shared.lock().delete_device(serial, SystemTime::now())
+        self.with(|s| s.delete_device(serial, SystemTime::now()))
     }
 
     /// A device's record as the service would send it.
     pub fn device(&self, serial: &str) -> Option<serde_json::Value> {
-        self.shared.lock().device_json(serial)
+        self.with(|s| s.device_json(serial))
     }
 
     /// Every assigned device's serial number, in assignment order.
     pub fn serials(&self) -> Vec<String> {
-        self.shared.lock().serials()
+        self.with(|s| s.serials())
     }
 
     /// How many devices are assigned.
     pub fn device_count(&self) -> usize {
-        self.shared.lock().device_count()
+        self.with(|s| s.device_count())
     }
 
     /// A defined profile, as `GET /profile` returns it.
     pub fn profile(&self, uuid: &str) -> Option<serde_json::Value> {
-        self.shared.lock().profile(uuid)
+        self.with(|s| s.profile(uuid))
     }
 
     /// The counters.
     pub fn stats(&self) -> SimStats {
-        self.shared.lock().stats
+        self.with(|s| s.stats)
     }
 
     /// The last requests (at most 10,000), oldest first.
     pub fn requests(&self) -> Vec<RequestRecord> {
-        self.shared.lock().requests()
+        self.with(|s| s.requests())
+    }
+
+    /// The last profile assignment requests (at most 1,000), oldest first.
+    pub fn assignments(&self) -> Vec<AssignRecord> {
+        self.with(|s| s.assignments())
     }
 }
 
@@ -541,9 +660,11 @@ async fn handle(shared: Arc<Shared>, req: http::Request<Incoming>) -> http::Resp
         user_agent: header("user-agent"),
         body: &body,
     };
-    let answer = shared
-        .lock()
-        .dispatch(&incoming, Instant::now(), SystemTime::now());
+    let answer = {
+        let mut servers = shared.lock();
+        let index = server_of(&servers, &path_and_query, &incoming);
+        servers[index].dispatch(&incoming, Instant::now(), SystemTime::now())
+    };
     let mut builder = http::Response::builder().status(answer.status);
     for (name, value) in &answer.headers {
         builder = builder.header(*name, value.as_str());
@@ -551,6 +672,32 @@ async fn handle(shared: Arc<Shared>, req: http::Request<Incoming>) -> http::Resp
     builder
         .body(Full::new(Bytes::from(answer.body)))
         .unwrap_or_else(|_| http::Response::new(Full::new(Bytes::new())))
+}
+
+/// Which MDM server a request is for: a sign-in by the access token in its
+/// `Authorization`, any other call by its session token (which names its
+/// server); the first server when neither tells (it then refuses the
+/// request as Apple would).
+fn server_of(servers: &[State], path_and_query: &str, req: &state::Incoming<'_>) -> usize {
+    let path = path_and_query
+        .split_once('?')
+        .map_or(path_and_query, |(p, _)| p);
+    let found = if path == "/session" {
+        req.authorization
+            .and_then(|a| verify::parse_header(a).ok())
+            .and_then(|params| {
+                let token = params
+                    .iter()
+                    .find(|(k, _)| k == "oauth_token")
+                    .map(|(_, v)| v.clone())?;
+                servers
+                    .iter()
+                    .position(|s| s.config.credentials.access_token == token)
+            })
+    } else {
+        req.session.and_then(state::server_of_token)
+    };
+    found.filter(|i| *i < servers.len()).unwrap_or(0)
 }
 
 /// TLS for the simulator, when it is built with the `client` feature's

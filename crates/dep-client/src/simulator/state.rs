@@ -8,7 +8,8 @@ use hmac::{KeyInit, Mac};
 use serde_json::{Map, Value, json};
 
 use super::verify::{self, Refusal};
-use super::{ErrorStyle, RequestRecord, SimStats, SimulatorConfig};
+use super::{AssignFailure, AssignRecord, ErrorStyle, RequestRecord, SimStats, SimulatorConfig};
+use crate::session::{RETRY_AFTER_SINCE_VERSION, THROTTLED_SINCE_VERSION};
 use crate::timestamp::format_timestamp;
 
 /// Characters of generated serial numbers (Apple's serials avoid vowels).
@@ -160,7 +161,7 @@ enum CursorError {
     Expired,
 }
 
-/// Throttling switched on from outside.
+/// Throttling and failures switched on from outside.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Throttle {
     pub(crate) too_many: u32,
@@ -169,10 +170,18 @@ pub(crate) struct Throttle {
     pub(crate) unavailable_after: u64,
     pub(crate) assign_max: Option<usize>,
     pub(crate) assign_after: u64,
+    pub(crate) assign_failures: u32,
+    pub(crate) assign_failure: AssignFailure,
 }
+
+/// Most assignment requests kept in the assignment log.
+const MAX_ASSIGN_LOG: usize = 1000;
 
 pub(crate) struct State {
     pub(crate) config: SimulatorConfig,
+    /// Which MDM server of the simulator this is (named in its session
+    /// tokens).
+    index: usize,
     started: Instant,
     devices: BTreeMap<u64, SimDevice>,
     by_serial: HashMap<String, u64>,
@@ -196,7 +205,14 @@ pub(crate) struct State {
     answered: u64,
     pub(crate) stats: SimStats,
     log: VecDeque<RequestRecord>,
+    assign_log: VecDeque<AssignRecord>,
     mac_key: [u8; 16],
+}
+
+/// The MDM server a session token names: `sim<epoch>-<server>-<hex>`.
+pub(crate) fn server_of_token(token: &str) -> Option<usize> {
+    let (_, rest) = token.strip_prefix("sim")?.split_once('-')?;
+    rest.split_once('-')?.0.parse().ok()
 }
 
 fn splitmix(mut x: u64) -> u64 {
@@ -221,7 +237,7 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 }
 
 impl State {
-    pub(crate) fn new(config: SimulatorConfig) -> Self {
+    pub(crate) fn new(config: SimulatorConfig, index: usize) -> Self {
         let seed = config.seed;
         let mut mac_key = [0u8; 16];
         mac_key[..8].copy_from_slice(&splitmix(seed ^ 0x5eed).to_be_bytes());
@@ -230,6 +246,7 @@ impl State {
             error_style: config.error_style,
             rotate_every: config.rotate_session_every,
             config,
+            index,
             started: Instant::now(),
             devices: BTreeMap::new(),
             by_serial: HashMap::new(),
@@ -251,6 +268,7 @@ impl State {
             answered: 0,
             stats: SimStats::default(),
             log: VecDeque::new(),
+            assign_log: VecDeque::new(),
             mac_key,
         };
         let n = s.config.devices.min(s.config.max_devices);
@@ -412,6 +430,10 @@ impl State {
 
     pub(crate) fn requests(&self) -> Vec<RequestRecord> {
         self.log.iter().cloned().collect()
+    }
+
+    pub(crate) fn assignments(&self) -> Vec<AssignRecord> {
+        self.assign_log.iter().cloned().collect()
     }
 
     // ----- requests -----
@@ -581,8 +603,9 @@ impl State {
         self.session_counter += 1;
         self.stats.sessions += 1;
         let token = format!(
-            "sim{}-{:016x}{:08x}",
+            "sim{}-{}-{:016x}{:08x}",
             self.session_epoch,
+            self.index,
             splitmix(self.config.seed ^ self.session_counter.rotate_left(17)),
             self.session_counter
         );
@@ -652,16 +675,23 @@ impl State {
             return a;
         }
         let body = req.body;
+        // A missing or unreadable X-Server-Protocol-Version is the oldest.
+        let version = req
+            .protocol_version
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .unwrap_or(1);
         let mut answer = match (req.method, path) {
             ("GET", "/account") => self.account(),
             ("POST", "/server/devices") => self.fetch(body, now, wall),
             ("POST", "/devices/sync") => self.sync(body, now, wall),
             ("POST", "/devices") => self.details(body),
             ("POST", "/devices/disown") => self.disown(body, wall),
-            ("POST", "/profile") => self.define_profile(body, wall),
+            ("POST", "/profile") => self.define_profile(body, version, wall),
             ("GET", "/profile") => self.get_profile(req.path_and_query),
-            ("PUT", "/profile/devices") => self.assign(body, wall),
-            ("POST", "/profile/devices") if !self.config.assign_put_only => self.assign(body, wall),
+            ("PUT", "/profile/devices") => self.assign("PUT", body, version, wall),
+            ("POST", "/profile/devices") if !self.config.assign_put_only => {
+                self.assign("POST", body, version, wall)
+            }
             ("DELETE", "/profile/devices") => self.remove_profile(body, wall),
             ("POST", "/device/activationlock") => self.activation_lock(body),
             (
@@ -1000,7 +1030,7 @@ impl State {
         Answer::json(200, &json!({ "devices": out }))
     }
 
-    fn define_profile(&mut self, body: &[u8], wall: SystemTime) -> Answer {
+    fn define_profile(&mut self, body: &[u8], version: u32, wall: SystemTime) -> Answer {
         let mut profile = match self.body_object(body) {
             Ok(b) => b,
             Err(a) => return a,
@@ -1041,7 +1071,7 @@ impl State {
         );
         profile.insert("profile_uuid".into(), json!(uuid));
         self.profiles.insert(uuid.clone(), Value::Object(profile));
-        let (results, _) = self.assign_to(&uuid, devices, wall);
+        let (results, _) = self.assign_to(&uuid, devices, version, false, wall);
         Answer::json(200, &json!({"profile_uuid": uuid, "devices": results}))
     }
 
@@ -1061,12 +1091,20 @@ impl State {
         }
     }
 
-    /// Assigns `uuid` to `serials`: the per-device results and whether any
-    /// was throttled.
+    /// Assigns `uuid` to `serials` for a client announcing protocol
+    /// `version` (or fails every device the server has, when `failing`):
+    /// the per-device results and whether any was throttled.
+    ///
+    /// Apple ("Assign a Profile") throttles per device only for clients
+    /// announcing version 9 or later; an older client gets `FAILED` ("try
+    /// again later", the only such answer it knows) for the devices the
+    /// service would have throttled.
     fn assign_to(
         &mut self,
         uuid: &str,
         serials: Vec<String>,
+        version: u32,
+        failing: bool,
         wall: SystemTime,
     ) -> (Map<String, Value>, bool) {
         let mut out = Map::new();
@@ -1077,9 +1115,17 @@ impl State {
                 out.insert(s, json!("NOT_ACCESSIBLE"));
                 continue;
             };
+            if failing {
+                out.insert(s, json!("FAILED"));
+                continue;
+            }
             if self.throttle.assign_max.is_some_and(|max| done >= max) {
-                throttled = true;
-                out.insert(s, json!("THROTTLED"));
+                if version >= THROTTLED_SINCE_VERSION {
+                    throttled = true;
+                    out.insert(s, json!("THROTTLED"));
+                } else {
+                    out.insert(s, json!("FAILED"));
+                }
                 continue;
             }
             done += 1;
@@ -1095,7 +1141,7 @@ impl State {
         (out, throttled)
     }
 
-    fn assign(&mut self, body: &[u8], wall: SystemTime) -> Answer {
+    fn assign(&mut self, method: &str, body: &[u8], version: u32, wall: SystemTime) -> Answer {
         let body = match self.body_object(body) {
             Ok(b) => b,
             Err(a) => return a,
@@ -1115,9 +1161,28 @@ impl State {
             Ok(s) => s,
             Err(a) => return a,
         };
-        let (results, throttled) = self.assign_to(&uuid, serials, wall);
+        if self.assign_log.len() >= MAX_ASSIGN_LOG {
+            self.assign_log.pop_front();
+        }
+        let failure = (self.throttle.assign_failures > 0).then_some(self.throttle.assign_failure);
+        if failure.is_some() {
+            self.throttle.assign_failures -= 1;
+        }
+        let server_error = failure == Some(AssignFailure::ServerError);
+        self.assign_log.push_back(AssignRecord {
+            method: method.to_owned(),
+            profile_uuid: uuid.clone(),
+            serials: serials.clone(),
+            protocol_version: version,
+            status: if server_error { 500 } else { 200 },
+        });
+        if server_error {
+            return self.error(500, "INTERNAL_SERVER_ERROR");
+        }
+        let failing = failure == Some(AssignFailure::DevicesFailed);
+        let (results, throttled) = self.assign_to(&uuid, serials, version, failing, wall);
         let mut answer = json!({"profile_uuid": uuid, "devices": results});
-        if throttled {
+        if throttled && version >= RETRY_AFTER_SINCE_VERSION {
             answer["retry_after_seconds"] = json!(self.throttle.assign_after);
         }
         Answer::json(200, &answer)
@@ -1198,5 +1263,30 @@ fn code_message(code: &str) -> &'static str {
         "EXHAUSTED_CURSOR" => "The cursor had returned all devices in previous calls",
         "TOO_MANY_REQUESTS" => "Too many requests",
         _ => "Request failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_tokens_name_their_server() {
+        let mut s = State::new(SimulatorConfig::default(), 7);
+        let token = s.new_session(Instant::now());
+        assert!(token.starts_with("sim1-7-"), "{token}");
+        assert_eq!(server_of_token(&token), Some(7));
+        s.restart();
+        assert!(s.new_session(Instant::now()).starts_with("sim2-7-"));
+        for bad in [
+            "",
+            "sim",
+            "sim1-",
+            "sim1-x-00",
+            "other1-2-00",
+            "sim1-99999999999999999999999-0",
+        ] {
+            assert_eq!(server_of_token(bad), None, "{bad}");
+        }
     }
 }
