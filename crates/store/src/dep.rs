@@ -189,9 +189,15 @@ pub enum AssignStatus {
     Pending,
     /// Apple accepted the assignment (`SUCCESS`).
     Assigned,
-    /// Apple refused it (`FAILED`).
+    /// The assignment failed: the request got an error answer, or Apple
+    /// answered `FAILED` for the device ("try again later"). While its
+    /// [`retry_after`](DepDevice::retry_after) is set it is tried again
+    /// then; once [`assign_attempts`](DepDevice::assign_attempts) reaches the
+    /// caller's limit it has none, and stays failed with the last
+    /// [`assign_detail`](DepDevice::assign_detail).
     Failed,
-    /// Apple says the device is not this server's (`NOT_ACCESSIBLE`).
+    /// Apple says the device is not this server's (`NOT_ACCESSIBLE`):
+    /// final, never tried again by itself.
     NotAccessible,
     /// Apple asked to wait (`THROTTLED`): due again after
     /// [`retry_after`](DepDevice::retry_after).
@@ -285,8 +291,15 @@ pub struct DepDevice {
     /// came back (pending), or by
     /// [`Store::set_dep_assignment`](crate::Store::set_dep_assignment).
     pub assign_at: Option<UnixMillis>,
-    /// A throttled device is not due before this time.
+    /// A throttled device, or a failed one to be tried again, is not due
+    /// before this time.
     pub retry_after: Option<UnixMillis>,
+    /// Failed tries at assigning the profile since the assignment state was
+    /// last set otherwise (by
+    /// [`Store::set_dep_assignment`](crate::Store::set_dep_assignment), which
+    /// keeps it only for [`AssignStatus::Throttled`], or by the device coming
+    /// back).
+    pub assign_attempts: u32,
     /// When the link first reported the device.
     pub first_seen_at: UnixMillis,
     /// When the device's row last changed.
@@ -363,6 +376,83 @@ pub struct DepAssignment {
     pub retry_after: Option<UnixMillis>,
     /// When.
     pub now: UnixMillis,
+}
+
+/// How failed profile assignments are tried again
+/// ([`Store::record_dep_assign_failure`](crate::Store::record_dep_assign_failure)):
+/// after the `n`-th failed try a device waits
+/// `min(first_delay_ms × 2^(n−1), max_delay_ms)` (the doubling stops after
+/// 20 tries), until `max_attempts` tries have failed; then it stays failed.
+///
+/// ```
+/// let p = pippin_store::DepRetryPolicy { first_delay_ms: 60_000, max_delay_ms: 600_000, max_attempts: 5 };
+/// assert_eq!([1, 2, 3, 4, 5].map(|n| p.delay(n)), [60_000, 120_000, 240_000, 480_000, 600_000]);
+/// ```
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct DepRetryPolicy {
+    /// The wait after the first failed try (clamped to 1 ms .. 1 day).
+    pub first_delay_ms: UnixMillis,
+    /// The longest wait (clamped to `first_delay_ms` .. 30 days).
+    pub max_delay_ms: UnixMillis,
+    /// Failed tries before giving up (clamped to 1 ..= 1000).
+    pub max_attempts: u32,
+}
+
+impl Default for DepRetryPolicy {
+    /// A minute, doubling to an hour, five tries.
+    fn default() -> Self {
+        Self {
+            first_delay_ms: 60_000,
+            max_delay_ms: 3_600_000,
+            max_attempts: 5,
+        }
+    }
+}
+
+impl DepRetryPolicy {
+    /// The wait after the `attempt`-th failed try (1 for the first).
+    pub fn delay(&self, attempt: u32) -> UnixMillis {
+        let (first, max, _) = self.clamped();
+        let shift = attempt.saturating_sub(1).min(MAX_DOUBLINGS);
+        (first << shift).min(max)
+    }
+
+    /// The values within their bounds: `(first, max, attempts)`.
+    pub(crate) fn clamped(&self) -> (UnixMillis, UnixMillis, u32) {
+        let first = self.first_delay_ms.clamp(1, 86_400_000);
+        let max = self.max_delay_ms.clamp(first, 30 * 86_400_000);
+        (first, max, self.max_attempts.clamp(1, 1000))
+    }
+}
+
+/// Doublings of the retry delay at most: a day's first delay doubled 20
+/// times stays far below `i64::MAX` milliseconds.
+pub(crate) const MAX_DOUBLINGS: u32 = 20;
+
+/// A failed try at assigning the enrollment profile to some devices
+/// ([`Store::record_dep_assign_failure`](crate::Store::record_dep_assign_failure)).
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
+pub struct DepAssignFailure {
+    /// Why (the error, or Apple's per-device answer).
+    pub detail: Option<String>,
+    /// The profile it was about.
+    pub profile_uuid: Option<String>,
+    /// How to try again.
+    pub retry: DepRetryPolicy,
+    /// When.
+    pub now: UnixMillis,
+}
+
+/// What [`Store::record_dep_assign_failure`](crate::Store::record_dep_assign_failure)
+/// did.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub struct DepFailureOutcome {
+    /// Devices to be tried again (they have a `retry_after`).
+    pub retrying: u64,
+    /// Devices that reached the limit of tries: failed for good.
+    pub gave_up: u64,
+    /// The earliest `retry_after` set, if any.
+    pub next_retry: Option<UnixMillis>,
 }
 
 /// A device record with an `op_type`, as received
@@ -557,10 +647,13 @@ pub(crate) const DEVICE_COLUMNS: &str = "link, serial_number, model, description
     asset_tag, os, device_family, profile_status, profile_uuid, profile_assign_time, \
     profile_push_time, device_assigned_date, device_assigned_by, op_type, op_date, deleted, \
     raw_json, assign_status, assign_detail, assign_profile_uuid, assign_at, retry_after, \
-    first_seen_at, updated_at";
+    first_seen_at, updated_at, assign_attempts";
 
 /// A [`DepDevice`] from a row of [`DEVICE_COLUMNS`].
 pub(crate) fn device_from_row(r: &impl Columns) -> Result<DepDevice> {
+    let attempts = r.int(25)?;
+    let assign_attempts = u32::try_from(attempts)
+        .map_err(|_| Error::corrupt("dep_devices.assign_attempts", attempts.to_string()))?;
     Ok(DepDevice {
         link: r.string(0)?,
         serial_number: r.string(1)?,
@@ -587,6 +680,7 @@ pub(crate) fn device_from_row(r: &impl Columns) -> Result<DepDevice> {
         retry_after: r.opt_int(22)?,
         first_seen_at: r.int(23)?,
         updated_at: r.int(24)?,
+        assign_attempts,
     })
 }
 
@@ -714,6 +808,90 @@ pub(crate) fn count_sql(mark: char) -> String {
          WHERE assign_status IN ({states}) AND link = {mark}1
          GROUP BY assign_status, deleted"
     )
+}
+
+/// The serial numbers due for an assignment: `{mark}1` link, `{mark}2`
+/// now, `{mark}3` limit. The first conditions are those of the partial
+/// index `dep_devices_todo`; the rest is one `CASE`, which no other index
+/// could serve (an `OR` of states would tempt SQLite to the state index
+/// and a sort).
+pub(crate) fn to_assign_sql(mark: char, not_deleted: &str) -> String {
+    format!(
+        "SELECT serial_number FROM dep_devices
+         WHERE link = {mark}1 AND {not_deleted}
+           AND assign_status IN ('pending', 'throttled', 'failed')
+           AND CASE assign_status
+                   WHEN 'pending' THEN TRUE
+                   WHEN 'throttled' THEN (retry_after IS NULL OR retry_after <= {mark}2)
+                   ELSE (retry_after IS NOT NULL AND retry_after <= {mark}2)
+               END
+         ORDER BY first_seen_at, serial_number
+         LIMIT {mark}3"
+    )
+}
+
+/// The earliest time a throttled or failed device of link `{mark}1` is
+/// due again (through the state index: two short ranges).
+pub(crate) fn next_retry_sql(mark: char, not_deleted: &str) -> String {
+    format!(
+        "SELECT min(retry_after) FROM dep_devices
+         WHERE assign_status IN ('throttled', 'failed') AND link = {mark}1
+           AND {not_deleted} AND retry_after IS NOT NULL"
+    )
+}
+
+/// A failed try for one device or several: `{mark}1` link, `{mark}2` the
+/// serial number(s) condition's value, `{mark}3` detail, `{mark}4`
+/// profile, `{mark}5` now, `{mark}6` first delay, `{mark}7` longest delay,
+/// `{mark}8` tries allowed. Answers whether each device gave up, and its
+/// `retry_after`. (In `SET`, the columns on the right are the old values.)
+pub(crate) fn failure_sql(mark: char, serial_condition: &str, min: &str) -> String {
+    format!(
+        "UPDATE dep_devices SET
+             assign_attempts = assign_attempts + 1,
+             assign_status = 'failed',
+             assign_detail = {mark}3,
+             assign_profile_uuid = {mark}4,
+             retry_after = CASE WHEN assign_attempts + 1 >= {mark}8 THEN NULL
+                 ELSE {mark}5 + {min}({mark}7, {mark}6 * (CAST(1 AS BIGINT) << {min}(assign_attempts, {MAX_DOUBLINGS}))) END,
+             assign_at = {mark}5,
+             updated_at = {mark}5
+         WHERE link = {mark}1 AND {serial_condition}
+         RETURNING retry_after"
+    )
+}
+
+/// Assigned devices of link `{mark}1` whose profile is not `{mark}2` go
+/// back to pending (`{mark}3` now).
+pub(crate) fn requeue_sql(mark: char, not_deleted: &str) -> String {
+    format!(
+        "UPDATE dep_devices SET
+             assign_status = 'pending',
+             assign_detail = 'the enrollment profile changed',
+             retry_after = NULL,
+             assign_attempts = 0,
+             assign_at = {mark}3,
+             updated_at = {mark}3
+         WHERE assign_status = 'assigned' AND link = {mark}1 AND {not_deleted}
+           AND (assign_profile_uuid IS NULL OR assign_profile_uuid <> {mark}2)"
+    )
+}
+
+/// Folds the `retry_after` of each device a failure touched.
+pub(crate) fn failure_outcome(
+    retries: impl IntoIterator<Item = Option<UnixMillis>>,
+) -> DepFailureOutcome {
+    let mut o = DepFailureOutcome::default();
+    for r in retries {
+        match r {
+            Some(at) => {
+                o.retrying += 1;
+                o.next_retry = Some(o.next_retry.map_or(at, |n| n.min(at)));
+            }
+            None => o.gave_up += 1,
+        }
+    }
+    o
 }
 
 /// Cuts the extra row fetched past the page and sets the cursor.

@@ -136,9 +136,9 @@ mod sqlite;
 
 pub use apple_mdm_protocol::queue::QueueError;
 pub use dep::{
-    AssignStatus, DepAssignment, DepDevice, DepDeviceCounts, DepDeviceEvent, DepDevicePage,
-    DepDeviceQuery, DepDeviceRecord, DepLink, DepPhase, MAX_DEP_BATCH, MAX_DEP_LINK_NAME,
-    NewDepLink, UpsertOutcome,
+    AssignStatus, DepAssignFailure, DepAssignment, DepDevice, DepDeviceCounts, DepDeviceEvent,
+    DepDevicePage, DepDeviceQuery, DepDeviceRecord, DepFailureOutcome, DepLink, DepPhase,
+    DepRetryPolicy, MAX_DEP_BATCH, MAX_DEP_LINK_NAME, NewDepLink, UpsertOutcome,
 };
 pub use error::{Error, Result};
 pub use model::{
@@ -449,9 +449,10 @@ pub trait Store: Send + Sync + 'static {
     async fn list_dep_devices(&self, query: &DepDeviceQuery) -> Result<DepDevicePage>;
 
     /// Serial numbers of the link's devices due for a profile assignment,
-    /// oldest first (first seen, then serial number): those pending, and
-    /// those throttled whose `retry_after` has passed (or is not set);
-    /// never deleted ones. At most `limit` (clamped to
+    /// oldest first (first seen, then serial number): those pending, those
+    /// throttled whose `retry_after` has passed (or is not set), and those
+    /// failed whose `retry_after` has passed (a failed device without one
+    /// is failed for good); never deleted ones. At most `limit` (clamped to
     /// `1..=`[`MAX_DEP_BATCH`]).
     async fn dep_devices_to_assign(
         &self,
@@ -460,16 +461,50 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<String>>;
 
+    /// When the link's next throttled or failed device is due again (the
+    /// earliest `retry_after` of those waiting), if any is waiting.
+    async fn dep_next_assign_retry(&self, link: &str) -> Result<Option<UnixMillis>>;
+
     /// Records an assignment outcome for the link's devices `serials` (at
     /// most [`MAX_DEP_BATCH`], else [`Error::BatchTooLarge`]): sets their
     /// state, details, profile and `retry_after`, and `assign_at` to
-    /// `assignment.now`. Serial numbers the link does not have are left
-    /// out; returns how many devices were updated.
+    /// `assignment.now`; resets their
+    /// [`assign_attempts`](DepDevice::assign_attempts), except for
+    /// [`AssignStatus::Throttled`] (being throttled is not a failed try).
+    /// Serial numbers the link does not have are left out; returns how many
+    /// devices were updated.
     async fn set_dep_assignment(
         &self,
         link: &str,
         serials: &[String],
         assignment: &DepAssignment,
+    ) -> Result<u64>;
+
+    /// Records a failed try at assigning the profile to the link's devices
+    /// `serials` (at most [`MAX_DEP_BATCH`]): each one's
+    /// [`assign_attempts`](DepDevice::assign_attempts) goes up by one and it
+    /// becomes [`AssignStatus::Failed`] with `failure`'s detail and profile.
+    /// Below `failure.retry.max_attempts` tries it gets a `retry_after` of
+    /// `now` plus [`DepRetryPolicy::delay`] of its count; at the limit it
+    /// gets none and is failed for good. Serial numbers the link does not
+    /// have are left out.
+    async fn record_dep_assign_failure(
+        &self,
+        link: &str,
+        serials: &[String],
+        failure: &DepAssignFailure,
+    ) -> Result<DepFailureOutcome>;
+
+    /// Puts the link's [`AssignStatus::Assigned`] devices (not deleted) whose
+    /// `assign_profile_uuid` is not `profile_uuid` back to
+    /// [`AssignStatus::Pending`], with no retry time, no tries counted and
+    /// `assign_at` `now`: the enrollment profile changed, and they are to
+    /// get the new one. Returns how many.
+    async fn requeue_dep_assignments(
+        &self,
+        link: &str,
+        profile_uuid: &str,
+        now: UnixMillis,
     ) -> Result<u64>;
 
     /// The device's history on the link, newest first, at most `limit`

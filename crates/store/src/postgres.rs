@@ -27,8 +27,9 @@ use crate::model::{
     NextCommand, PushResult, PushTarget, ReportOutcome, Sha256, TokenUpdateRecord, UnixMillis,
 };
 use crate::{
-    DepAssignment, DepDevice, DepDeviceCounts, DepDeviceEvent, DepDevicePage, DepDeviceQuery,
-    DepDeviceRecord, DepLink, DepPhase, NewDepLink, UpsertOutcome,
+    DepAssignFailure, DepAssignment, DepDevice, DepDeviceCounts, DepDeviceEvent, DepDevicePage,
+    DepDeviceQuery, DepDeviceRecord, DepFailureOutcome, DepLink, DepPhase, NewDepLink,
+    UpsertOutcome,
 };
 
 /// The advisory lock held while migrating (`pg_advisory_xact_lock`), so
@@ -1303,6 +1304,31 @@ impl Store for PostgresStore {
     ) -> Result<u64> {
         check_link_name(link)?;
         self.dep_set_assignment(link, serials, assignment).await
+    }
+
+    async fn dep_next_assign_retry(&self, link: &str) -> Result<Option<UnixMillis>> {
+        check_link_name(link)?;
+        self.dep_next_retry(link).await
+    }
+
+    async fn record_dep_assign_failure(
+        &self,
+        link: &str,
+        serials: &[String],
+        failure: &DepAssignFailure,
+    ) -> Result<DepFailureOutcome> {
+        check_link_name(link)?;
+        self.dep_record_failure(link, serials, failure).await
+    }
+
+    async fn requeue_dep_assignments(
+        &self,
+        link: &str,
+        profile_uuid: &str,
+        now: UnixMillis,
+    ) -> Result<u64> {
+        check_link_name(link)?;
+        self.dep_requeue(link, profile_uuid, now).await
     }
 
     async fn dep_device_events(

@@ -21,6 +21,10 @@ use pippin_store::{PostgresConfig, PostgresStore, Store};
 
 const URL_VAR: &str = "PIPPIN_TEST_POSTGRES_URL";
 
+/// The latest migration's version, and how many migrations there are.
+const SCHEMA_VERSION: i64 = 5;
+const MIGRATIONS: i64 = 4;
+
 /// The test database's URL, or `None` (after a loud notice) when the tests
 /// are to be skipped.
 fn url(test: &str) -> Option<String> {
@@ -295,9 +299,9 @@ async fn concurrent_starts_migrate_once() {
         .unwrap();
     drop(client);
     let _ = task.await;
-    assert_eq!(rows, 3, "each migration recorded once");
-    assert_eq!(versions, vec![Ok(3); 4]);
-    assert_eq!(again, Ok(3));
+    assert_eq!(rows, MIGRATIONS, "each migration recorded once");
+    assert_eq!(versions, vec![Ok(SCHEMA_VERSION); 4]);
+    assert_eq!(again, Ok(SCHEMA_VERSION));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,7 +322,7 @@ async fn a_newer_schema_is_refused() {
         r,
         Err(pippin_store::Error::SchemaTooNew {
             found: 999,
-            known: 3
+            known: SCHEMA_VERSION
         })
     ));
 }

@@ -10,6 +10,10 @@ use std::sync::Arc;
 use apple_mdm_protocol::report::Status;
 use pippin_store::{EntryState, Error, SqliteStore, Store};
 
+/// The latest migration's version, and how many migrations there are.
+const SCHEMA_VERSION: i64 = 5;
+const MIGRATIONS: i64 = 4;
+
 macro_rules! on_memory_and_file {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -122,19 +126,19 @@ async fn migrations_are_idempotent() {
     let dir = test_support::tempdir();
     let path = dir.path().join("pippin.db");
     let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().await.unwrap(), 3);
+    assert_eq!(s.schema_version().await.unwrap(), SCHEMA_VERSION);
     suite::enroll(&s, "M-1", 1).await;
     drop(s);
     for _ in 0..3 {
         let s = SqliteStore::open(&path).unwrap();
-        assert_eq!(s.schema_version().await.unwrap(), 3);
+        assert_eq!(s.schema_version().await.unwrap(), SCHEMA_VERSION);
         assert_eq!(s.count_enrollments(false).await.unwrap(), 1);
     }
     let conn = rusqlite::Connection::open(&path).unwrap();
     let rows: i64 = conn
         .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(rows, 3);
+    assert_eq!(rows, MIGRATIONS);
     let (version, name): (i64, String) = conn
         .query_row(
             "SELECT version, name FROM schema_migrations ORDER BY version DESC LIMIT 1",
@@ -142,7 +146,7 @@ async fn migrations_are_idempotent() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((version, name.as_str()), (3, "dep"));
+    assert_eq!((version, name.as_str()), (SCHEMA_VERSION, "dep_assign"));
 }
 
 #[tokio::test]
@@ -161,7 +165,7 @@ async fn a_newer_schema_is_refused() {
         SqliteStore::open(&path),
         Err(Error::SchemaTooNew {
             found: 999,
-            known: 3
+            known: SCHEMA_VERSION
         })
     ));
 }
@@ -225,7 +229,7 @@ async fn concurrent_devices_on_one_writer() {
     assert_eq!(s.queue_depth_total().await.unwrap(), 0);
 }
 
-/// A database from before the DEP migration is upgraded in place.
+/// A database from before the DEP migrations is upgraded in place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_2_database_gains_the_dep_tables() {
     let dir = test_support::tempdir();
@@ -237,12 +241,12 @@ async fn a_version_2_database_gains_the_dep_tables() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
         "DROP TABLE dep_device_events; DROP TABLE dep_devices; DROP TABLE dep_links;
-         DELETE FROM schema_migrations WHERE version = 3;",
+         DELETE FROM schema_migrations WHERE version IN (3, 5);",
     )
     .unwrap();
     drop(conn);
     let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().await.unwrap(), 3);
+    assert_eq!(s.schema_version().await.unwrap(), SCHEMA_VERSION);
     assert_eq!(s.count_enrollments(false).await.unwrap(), 1);
     assert!(
         s.put_dep_link(&suite::new_link("up", "t", 5))
@@ -254,4 +258,6 @@ async fn a_version_2_database_gains_the_dep_tables() {
         .await
         .unwrap();
     assert_eq!(o.pending, ["UP-1"]);
+    let d = s.get_dep_device("up", "UP-1").await.unwrap().unwrap();
+    assert_eq!(d.assign_attempts, 0);
 }

@@ -16,14 +16,16 @@ use super::PostgresStore;
 use crate::common::{Columns, clamp_limit};
 use crate::dep::{
     DEVICE_COLUMNS, EVENT_COLUMNS, LINK_COLUMNS, ListParam, add_count, check_batch, clamp_batch,
-    count_sql, device_from_row, empty_counts, event_from_row, fold_batch, link_from_row, list_sql,
-    page, upsert_outcome,
+    count_sql, device_from_row, empty_counts, event_from_row, failure_outcome, failure_sql,
+    fold_batch, link_from_row, list_sql, next_retry_sql, page, requeue_sql, to_assign_sql,
+    upsert_outcome,
 };
 use crate::error::{Error, Result};
 use crate::model::UnixMillis;
 use crate::{
-    DepAssignment, DepDevice, DepDeviceCounts, DepDeviceEvent, DepDevicePage, DepDeviceQuery,
-    DepDeviceRecord, DepLink, DepPhase, NewDepLink, UpsertOutcome,
+    AssignStatus, DepAssignFailure, DepAssignment, DepDevice, DepDeviceCounts, DepDeviceEvent,
+    DepDevicePage, DepDeviceQuery, DepDeviceRecord, DepFailureOutcome, DepLink, DepPhase,
+    NewDepLink, UpsertOutcome,
 };
 
 type Param<'a> = &'a (dyn ToSql + Sync);
@@ -126,6 +128,7 @@ WITH input AS (
         assign_profile_uuid = CASE WHEN excluded.assign_at IS NULL
                                    THEN d.assign_profile_uuid END,
         retry_after = CASE WHEN excluded.assign_at IS NULL THEN d.retry_after END,
+        assign_attempts = CASE WHEN excluded.assign_at IS NULL THEN d.assign_attempts ELSE 0 END,
         assign_at = COALESCE(excluded.assign_at, d.assign_at)
 ), events AS (
     INSERT INTO dep_device_events (link, serial_number, op_type, op_date, at)
@@ -466,16 +469,7 @@ impl PostgresStore {
         limit: u32,
     ) -> Result<Vec<String>> {
         let c = self.client().await?;
-        // The first conditions are those of the partial index dep_devices_todo.
-        let stmt = c
-            .prepare_cached(
-                "SELECT serial_number FROM dep_devices
-                 WHERE link = $1 AND NOT deleted AND assign_status IN ('pending', 'throttled')
-                   AND (assign_status = 'pending' OR retry_after IS NULL OR retry_after <= $2)
-                 ORDER BY first_seen_at, serial_number
-                 LIMIT $3",
-            )
-            .await?;
+        let stmt = c.prepare_cached(&to_assign_sql('$', "NOT deleted")).await?;
         let limit = i64::from(clamp_batch(limit));
         let out = c
             .query(&stmt, &[&link, &now, &limit])
@@ -500,10 +494,12 @@ impl PostgresStore {
         let stmt = c
             .prepare_cached(
                 "UPDATE dep_devices SET assign_status = $3, assign_detail = $4,
-                     assign_profile_uuid = $5, retry_after = $6, assign_at = $7, updated_at = $7
+                     assign_profile_uuid = $5, retry_after = $6, assign_at = $7, updated_at = $7,
+                     assign_attempts = CASE WHEN $8 THEN assign_attempts ELSE 0 END
                  WHERE link = $1 AND serial_number = ANY ($2::text[])",
             )
             .await?;
+        let keep_attempts = a.status == AssignStatus::Throttled;
         let n = c
             .execute(
                 &stmt,
@@ -515,9 +511,80 @@ impl PostgresStore {
                     &a.profile_uuid,
                     &a.retry_after,
                     &a.now,
+                    &keep_attempts,
                 ],
             )
             .await?;
+        if n == 0 {
+            need_link(&c, link).await?;
+        }
+        Ok(n)
+    }
+
+    pub(super) async fn dep_next_retry(&self, link: &str) -> Result<Option<UnixMillis>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&next_retry_sql('$', "NOT deleted"))
+            .await?;
+        let next = c.query_one(&stmt, &[&link]).await?.opt_int(0)?;
+        if next.is_none() {
+            need_link(&c, link).await?;
+        }
+        Ok(next)
+    }
+
+    pub(super) async fn dep_record_failure(
+        &self,
+        link: &str,
+        serials: &[String],
+        f: &DepAssignFailure,
+    ) -> Result<DepFailureOutcome> {
+        check_batch(serials.len())?;
+        let (first, max, attempts) = f.retry.clamped();
+        // Compared with the INTEGER column: an int4 parameter.
+        let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&failure_sql(
+                '$',
+                "serial_number = ANY ($2::text[])",
+                "LEAST",
+            ))
+            .await?;
+        let rows = c
+            .query(
+                &stmt,
+                &[
+                    &link,
+                    &serials,
+                    &f.detail,
+                    &f.profile_uuid,
+                    &f.now,
+                    &first,
+                    &max,
+                    &attempts,
+                ],
+            )
+            .await?;
+        if rows.is_empty() {
+            need_link(&c, link).await?;
+        }
+        let retries = rows
+            .iter()
+            .map(|r| r.opt_int(0))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(failure_outcome(retries))
+    }
+
+    pub(super) async fn dep_requeue(
+        &self,
+        link: &str,
+        profile_uuid: &str,
+        now: UnixMillis,
+    ) -> Result<u64> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&requeue_sql('$', "NOT deleted")).await?;
+        let n = c.execute(&stmt, &[&link, &profile_uuid, &now]).await?;
         if n == 0 {
             need_link(&c, link).await?;
         }

@@ -9,14 +9,16 @@ use super::ops::immediate;
 use crate::common::clamp_limit;
 use crate::dep::{
     BatchDevice, DEVICE_COLUMNS, EVENT_COLUMNS, LINK_COLUMNS, ListParam, add_count, check_batch,
-    clamp_batch, count_sql, device_from_row, empty_counts, event_from_row, fold_batch,
-    link_from_row, list_sql, page, upsert_outcome,
+    clamp_batch, count_sql, device_from_row, empty_counts, event_from_row, failure_outcome,
+    failure_sql, fold_batch, link_from_row, list_sql, next_retry_sql, page, requeue_sql,
+    to_assign_sql, upsert_outcome,
 };
 use crate::error::{Error, Result};
 use crate::model::UnixMillis;
 use crate::{
-    DepAssignment, DepDevice, DepDeviceCounts, DepDeviceEvent, DepDevicePage, DepDeviceQuery,
-    DepDeviceRecord, DepLink, DepPhase, NewDepLink, UpsertOutcome,
+    AssignStatus, DepAssignFailure, DepAssignment, DepDevice, DepDeviceCounts, DepDeviceEvent,
+    DepDevicePage, DepDeviceQuery, DepDeviceRecord, DepFailureOutcome, DepLink, DepPhase,
+    NewDepLink, UpsertOutcome,
 };
 
 fn unknown(name: &str) -> Error {
@@ -227,7 +229,8 @@ pub(super) fn upsert_devices(
                  assign_detail = CASE WHEN ?20 THEN NULL ELSE assign_detail END,
                  assign_profile_uuid = CASE WHEN ?20 THEN NULL ELSE assign_profile_uuid END,
                  assign_at = CASE WHEN ?20 THEN ?19 ELSE assign_at END,
-                 retry_after = CASE WHEN ?20 THEN NULL ELSE retry_after END
+                 retry_after = CASE WHEN ?20 THEN NULL ELSE retry_after END,
+                 assign_attempts = CASE WHEN ?20 THEN 0 ELSE assign_attempts END
              WHERE link = ?1 AND serial_number = ?2",
         )?;
         for d in &batch {
@@ -352,15 +355,8 @@ pub(super) fn to_assign(
     limit: u32,
 ) -> Result<Vec<String>> {
     let tx = c.unchecked_transaction()?;
-    // The first conditions are those of the partial index dep_devices_todo.
     let out = tx
-        .prepare_cached(
-            "SELECT serial_number FROM dep_devices
-             WHERE link = ?1 AND deleted = 0 AND assign_status IN ('pending', 'throttled')
-               AND (assign_status = 'pending' OR retry_after IS NULL OR retry_after <= ?2)
-             ORDER BY first_seen_at, serial_number
-             LIMIT ?3",
-        )?
+        .prepare_cached(&to_assign_sql('?', "deleted = 0"))?
         .query_map(params![link, now, clamp_batch(limit)], |r| r.get(0))?
         .collect::<rusqlite::Result<Vec<String>>>()?;
     if out.is_empty() {
@@ -383,9 +379,11 @@ pub(super) fn set_assignment(
     {
         let mut update = tx.prepare_cached(
             "UPDATE dep_devices SET assign_status = ?3, assign_detail = ?4,
-                 assign_profile_uuid = ?5, retry_after = ?6, assign_at = ?7, updated_at = ?7
+                 assign_profile_uuid = ?5, retry_after = ?6, assign_at = ?7, updated_at = ?7,
+                 assign_attempts = CASE WHEN ?8 THEN assign_attempts ELSE 0 END
              WHERE link = ?1 AND serial_number = ?2",
         )?;
+        let keep_attempts = a.status == AssignStatus::Throttled;
         for serial in serials {
             n += update.execute(params![
                 link,
@@ -394,12 +392,73 @@ pub(super) fn set_assignment(
                 a.detail,
                 a.profile_uuid,
                 a.retry_after,
-                a.now
+                a.now,
+                keep_attempts,
             ])? as u64;
         }
     }
     tx.commit()?;
     Ok(n)
+}
+
+pub(super) fn next_retry(c: &Connection, link: &str) -> Result<Option<UnixMillis>> {
+    let tx = c.unchecked_transaction()?;
+    let next: Option<UnixMillis> = tx
+        .prepare_cached(&next_retry_sql('?', "deleted = 0"))?
+        .query_row([link], |r| r.get(0))?;
+    if next.is_none() {
+        need_link(&tx, link)?;
+    }
+    tx.finish()?;
+    Ok(next)
+}
+
+pub(super) fn record_failure(
+    c: &mut Connection,
+    link: &str,
+    serials: &[String],
+    f: &DepAssignFailure,
+) -> Result<DepFailureOutcome> {
+    check_batch(serials.len())?;
+    let (first, max, attempts) = f.retry.clamped();
+    let tx = immediate(c)?;
+    need_link(&tx, link)?;
+    let mut retries = Vec::with_capacity(serials.len());
+    {
+        let mut update = tx.prepare_cached(&failure_sql('?', "serial_number = ?2", "min"))?;
+        for serial in serials {
+            let mut rows = update.query(params![
+                link,
+                serial,
+                f.detail,
+                f.profile_uuid,
+                f.now,
+                first,
+                max,
+                attempts,
+            ])?;
+            while let Some(r) = rows.next()? {
+                retries.push(r.get::<_, Option<UnixMillis>>(0)?);
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(failure_outcome(retries))
+}
+
+pub(super) fn requeue(
+    c: &mut Connection,
+    link: &str,
+    profile_uuid: &str,
+    now: UnixMillis,
+) -> Result<u64> {
+    let tx = immediate(c)?;
+    need_link(&tx, link)?;
+    let n = tx
+        .prepare_cached(&requeue_sql('?', "deleted = 0"))?
+        .execute(params![link, profile_uuid, now])?;
+    tx.commit()?;
+    Ok(n as u64)
 }
 
 pub(super) fn events(

@@ -23,8 +23,9 @@ use crate::model::{
     TokenUpdateRecord, UnixMillis,
 };
 use crate::{
-    DepAssignment, DepDevice, DepDeviceCounts, DepDeviceEvent, DepDevicePage, DepDeviceQuery,
-    DepDeviceRecord, DepLink, DepPhase, NewDepLink, UpsertOutcome,
+    DepAssignFailure, DepAssignment, DepDevice, DepDeviceCounts, DepDeviceEvent, DepDevicePage,
+    DepDeviceQuery, DepDeviceRecord, DepFailureOutcome, DepLink, DepPhase, NewDepLink,
+    UpsertOutcome,
 };
 
 /// Settings of a [`SqliteStore`].
@@ -672,6 +673,40 @@ impl Store for SqliteStore {
         let serials = serials.to_vec();
         let assignment = assignment.clone();
         self.write(move |c| dep::set_assignment(c, &link, &serials, &assignment))
+            .await
+    }
+
+    async fn dep_next_assign_retry(&self, link: &str) -> Result<Option<UnixMillis>> {
+        check_link_name(link)?;
+        let link = link.to_owned();
+        self.read(move |c| dep::next_retry(c, &link)).await
+    }
+
+    async fn record_dep_assign_failure(
+        &self,
+        link: &str,
+        serials: &[String],
+        failure: &DepAssignFailure,
+    ) -> Result<DepFailureOutcome> {
+        check_link_name(link)?;
+        crate::dep::check_batch(serials.len())?;
+        let link = link.to_owned();
+        let serials = serials.to_vec();
+        let failure = failure.clone();
+        self.write(move |c| dep::record_failure(c, &link, &serials, &failure))
+            .await
+    }
+
+    async fn requeue_dep_assignments(
+        &self,
+        link: &str,
+        profile_uuid: &str,
+        now: UnixMillis,
+    ) -> Result<u64> {
+        check_link_name(link)?;
+        let link = link.to_owned();
+        let uuid = profile_uuid.to_owned();
+        self.write(move |c| dep::requeue(c, &link, &uuid, now))
             .await
     }
 

@@ -105,16 +105,35 @@ async fn a_panicking_change_is_an_error_and_the_writer_goes_on() {
 fn dep_queries_use_their_indexes() {
     let store = SqliteStore::open_in_memory().unwrap();
     // Due devices: the partial index, in its order.
+    let literal = |sql: String| {
+        sql.replace("?1", "'l'")
+            .replace("?2", "5")
+            .replace("?3", "10")
+    };
     let p = plan(
         &store,
-        "SELECT serial_number FROM dep_devices
-         WHERE link = 'l' AND deleted = 0 AND assign_status IN ('pending', 'throttled')
-           AND (assign_status = 'pending' OR retry_after IS NULL OR retry_after <= 5)
-         ORDER BY first_seen_at, serial_number
-         LIMIT 10",
+        &literal(crate::dep::to_assign_sql('?', "deleted = 0")),
     );
     assert!(p.contains("dep_devices_todo"), "{p}");
     assert!(!p.contains("TEMP B-TREE"), "{p}");
+    // The next retry time: the state index, by state and link.
+    let p = plan(
+        &store,
+        &literal(crate::dep::next_retry_sql('?', "deleted = 0")),
+    );
+    assert!(
+        p.contains("dep_devices_status (assign_status=? AND link=?)"),
+        "{p}"
+    );
+    // Assigned devices to re-queue: the state index, by link.
+    let p = plan(
+        &store,
+        &literal(crate::dep::requeue_sql('?', "deleted = 0")),
+    );
+    assert!(
+        p.contains("dep_devices_status (assign_status=? AND link=?)"),
+        "{p}"
+    );
     // Counts: from the covering index only.
     let p = plan(&store, &crate::dep::count_sql('?').replace("?1", "'l'"));
     assert!(p.contains("COVERING INDEX dep_devices_status"), "{p}");

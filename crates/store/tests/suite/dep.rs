@@ -4,8 +4,9 @@
 use std::collections::HashSet;
 
 use pippin_store::{
-    AssignStatus, DepAssignment, DepDeviceQuery, DepDeviceRecord, DepPhase, Error, MAX_DEP_BATCH,
-    MAX_PAGE, NewDepLink, Store, UpsertOutcome,
+    AssignStatus, DepAssignFailure, DepAssignment, DepDeviceQuery, DepDeviceRecord,
+    DepFailureOutcome, DepPhase, DepRetryPolicy, Error, MAX_DEP_BATCH, MAX_PAGE, NewDepLink, Store,
+    UpsertOutcome,
 };
 use serde_json::json;
 
@@ -814,6 +815,330 @@ pub async fn dep_assignment_flow(s: &dyn Store) {
         s.dep_devices_to_assign("asg", 6_100, 10).await.unwrap(),
         ["S-B", "S-E"]
     );
+}
+
+fn failure(detail: &str, now: i64) -> DepAssignFailure {
+    DepAssignFailure {
+        detail: Some(detail.into()),
+        profile_uuid: Some("PROFILE-1".into()),
+        retry: DepRetryPolicy {
+            first_delay_ms: 1_000,
+            max_delay_ms: 5_000,
+            max_attempts: 4,
+        },
+        now,
+    }
+}
+
+pub async fn dep_assignment_retries(s: &dyn Store) {
+    s.put_dep_link(&new_link("rt", "t", 1)).await.unwrap();
+    s.put_dep_link(&new_link("rt2", "t", 1)).await.unwrap();
+    let all = serials("R-", 4);
+    put_devices(s, "rt", &all, 10).await;
+    put_devices(s, "rt2", &all[..1], 10).await;
+    assert_eq!(s.dep_next_assign_retry("rt").await.unwrap(), None);
+    let fresh = s.get_dep_device("rt", &all[0]).await.unwrap().unwrap();
+    assert_eq!((fresh.assign_attempts, fresh.retry_after), (0, None));
+
+    // A failed request (500): every device waits the first delay.
+    let o = s
+        .record_dep_assign_failure("rt", &all[..3], &failure("HTTP 500", 100))
+        .await
+        .unwrap();
+    assert_eq!(
+        o,
+        DepFailureOutcome {
+            retrying: 3,
+            gave_up: 0,
+            next_retry: Some(1_100)
+        }
+    );
+    let d = s.get_dep_device("rt", &all[0]).await.unwrap().unwrap();
+    assert_eq!(d.assign_status, AssignStatus::Failed);
+    assert_eq!(d.assign_detail.as_deref(), Some("HTTP 500"));
+    assert_eq!(d.assign_profile_uuid.as_deref(), Some("PROFILE-1"));
+    assert_eq!(
+        (d.assign_attempts, d.retry_after, d.assign_at),
+        (1, Some(1_100), Some(100))
+    );
+    // The other link's device of that serial number is not touched.
+    let other = s.get_dep_device("rt2", &all[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (other.assign_status, other.assign_attempts),
+        (AssignStatus::Pending, 0)
+    );
+    // Not due before the retry time; the pending one always is.
+    assert_eq!(
+        s.dep_devices_to_assign("rt", 1_099, 10).await.unwrap(),
+        [all[3].clone()]
+    );
+    assert_eq!(s.dep_devices_to_assign("rt", 1_100, 10).await.unwrap(), all);
+    assert_eq!(s.dep_next_assign_retry("rt").await.unwrap(), Some(1_100));
+
+    // The first device keeps failing (FAILED for it): the wait doubles,
+    // capped at 5 s, until the fourth try gives up.
+    let mut at = 1_100;
+    for (tries, wait) in [(2, 2_000), (3, 4_000)] {
+        let o = s
+            .record_dep_assign_failure("rt", &all[..1], &failure("FAILED", at))
+            .await
+            .unwrap();
+        assert_eq!(o.next_retry, Some(at + wait), "try {tries}");
+        let d = s.get_dep_device("rt", &all[0]).await.unwrap().unwrap();
+        assert_eq!((d.assign_attempts, d.retry_after), (tries, Some(at + wait)));
+        at += wait;
+    }
+    let o = s
+        .record_dep_assign_failure("rt", &all[..1], &failure("FAILED at last", at))
+        .await
+        .unwrap();
+    assert_eq!(
+        o,
+        DepFailureOutcome {
+            retrying: 0,
+            gave_up: 1,
+            next_retry: None
+        }
+    );
+    let d = s.get_dep_device("rt", &all[0]).await.unwrap().unwrap();
+    assert_eq!(d.assign_status, AssignStatus::Failed);
+    assert_eq!((d.assign_attempts, d.retry_after), (4, None));
+    assert_eq!(d.assign_detail.as_deref(), Some("FAILED at last"));
+    // Failed for good: never due again, however late.
+    assert!(
+        !s.dep_devices_to_assign("rt", i64::MAX, 10)
+            .await
+            .unwrap()
+            .contains(&all[0])
+    );
+    let c = s.count_dep_devices("rt").await.unwrap();
+    assert_eq!(c.get(AssignStatus::Failed), 3);
+
+    // The cap: a long first delay waits no more than the longest.
+    let mut capped = failure("x", 0);
+    capped.retry = DepRetryPolicy {
+        first_delay_ms: 10_000,
+        max_delay_ms: 5_000,
+        max_attempts: 9,
+    };
+    assert_eq!(
+        capped.retry.delay(1),
+        10_000,
+        "the longest is at least the first"
+    );
+    let o = s
+        .record_dep_assign_failure("rt", &all[1..2], &capped)
+        .await
+        .unwrap();
+    assert_eq!(o.next_retry, Some(10_000));
+
+    // Throttling is not a failed try: the count stays. Success resets it.
+    s.set_dep_assignment(
+        "rt",
+        &all[2..3],
+        &DepAssignment {
+            status: AssignStatus::Throttled,
+            detail: Some("THROTTLED".into()),
+            profile_uuid: Some("PROFILE-1".into()),
+            retry_after: Some(50_000),
+            now: 9_000,
+        },
+    )
+    .await
+    .unwrap();
+    let d = s.get_dep_device("rt", &all[2]).await.unwrap().unwrap();
+    assert_eq!(
+        (d.assign_status, d.assign_attempts),
+        (AssignStatus::Throttled, 1)
+    );
+    assert_eq!(s.dep_next_assign_retry("rt").await.unwrap(), Some(10_000));
+    s.set_dep_assignment(
+        "rt",
+        &all[1..3],
+        &assignment(AssignStatus::Assigned, 60_000),
+    )
+    .await
+    .unwrap();
+    for serial in &all[1..3] {
+        let d = s.get_dep_device("rt", serial).await.unwrap().unwrap();
+        assert_eq!(
+            (d.assign_status, d.assign_attempts, d.retry_after),
+            (AssignStatus::Assigned, 0, None)
+        );
+    }
+    // NOT_ACCESSIBLE is final.
+    s.set_dep_assignment(
+        "rt",
+        &all[3..4],
+        &assignment(AssignStatus::NotAccessible, 60_000),
+    )
+    .await
+    .unwrap();
+    assert!(
+        s.dep_devices_to_assign("rt", i64::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.dep_next_assign_retry("rt").await.unwrap(), None);
+
+    // An administrator's request starts over; so does a device coming back.
+    s.set_dep_assignment("rt", &all[..1], &assignment(AssignStatus::Pending, 61_000))
+        .await
+        .unwrap();
+    let d = s.get_dep_device("rt", &all[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (d.assign_status, d.assign_attempts),
+        (AssignStatus::Pending, 0)
+    );
+    s.record_dep_assign_failure("rt", &all[..1], &failure("FAILED", 62_000))
+        .await
+        .unwrap();
+    s.upsert_dep_devices("rt", &[deleted(&all[0])], 63_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.dep_next_assign_retry("rt").await.unwrap(),
+        None,
+        "deleted devices wait for nothing"
+    );
+    s.upsert_dep_devices("rt", &[record(&all[0], Some("added"))], 64_000)
+        .await
+        .unwrap();
+    let d = s.get_dep_device("rt", &all[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            d.assign_status,
+            d.assign_attempts,
+            d.retry_after,
+            d.assign_detail
+        ),
+        (AssignStatus::Pending, 0, None, None)
+    );
+
+    // Unknown links, bad names, too many serial numbers; unknown serial
+    // numbers are left out.
+    assert!(is_unknown_link(
+        &s.record_dep_assign_failure("nope", &all, &failure("x", 1))
+            .await,
+        "nope"
+    ));
+    assert!(is_unknown_link(
+        &s.dep_next_assign_retry("nope").await,
+        "nope"
+    ));
+    assert!(is_invalid_name(&s.dep_next_assign_retry("a b").await));
+    assert!(is_invalid_name(
+        &s.record_dep_assign_failure("a/b", &all, &failure("x", 1))
+            .await
+    ));
+    let many = serials("M", MAX_DEP_BATCH + 1);
+    assert!(matches!(
+        s.record_dep_assign_failure("rt", &many, &failure("x", 1))
+            .await,
+        Err(Error::BatchTooLarge { .. })
+    ));
+    let o = s
+        .record_dep_assign_failure("rt", &["NOT-MINE".to_owned()], &failure("x", 1))
+        .await
+        .unwrap();
+    assert_eq!(o, DepFailureOutcome::default());
+}
+
+pub async fn dep_profile_requeue(s: &dyn Store) {
+    s.put_dep_link(&new_link("pq", "t", 1)).await.unwrap();
+    s.put_dep_link(&new_link("pq2", "t", 1)).await.unwrap();
+    let all = serials("Q-", 6);
+    put_devices(s, "pq", &all, 10).await;
+    put_devices(s, "pq2", &all[..2], 10).await;
+    let set = |status, uuid: Option<&str>| DepAssignment {
+        status,
+        detail: None,
+        profile_uuid: uuid.map(str::to_owned),
+        retry_after: None,
+        now: 20,
+    };
+    // Assigned with the old profile, the new one, none recorded; a failed
+    // one, a not-accessible one and a deleted one.
+    s.set_dep_assignment("pq", &all[..2], &set(AssignStatus::Assigned, Some("OLD")))
+        .await
+        .unwrap();
+    s.set_dep_assignment("pq", &all[2..3], &set(AssignStatus::Assigned, Some("NEW")))
+        .await
+        .unwrap();
+    s.set_dep_assignment("pq", &all[3..4], &set(AssignStatus::Assigned, None))
+        .await
+        .unwrap();
+    s.set_dep_assignment(
+        "pq",
+        &all[4..5],
+        &set(AssignStatus::NotAccessible, Some("OLD")),
+    )
+    .await
+    .unwrap();
+    s.set_dep_assignment("pq", &all[5..6], &set(AssignStatus::Assigned, Some("OLD")))
+        .await
+        .unwrap();
+    s.upsert_dep_devices("pq", &[deleted(&all[5])], 30)
+        .await
+        .unwrap();
+    s.set_dep_assignment("pq2", &all[..2], &set(AssignStatus::Assigned, Some("OLD")))
+        .await
+        .unwrap();
+
+    assert_eq!(s.requeue_dep_assignments("pq", "NEW", 40).await.unwrap(), 3);
+    let status = async |link: &str, serial: &String| {
+        let d = s.get_dep_device(link, serial).await.unwrap().unwrap();
+        (d.assign_status, d.assign_at)
+    };
+    assert_eq!(
+        status("pq", &all[0]).await,
+        (AssignStatus::Pending, Some(40))
+    );
+    assert_eq!(
+        status("pq", &all[1]).await,
+        (AssignStatus::Pending, Some(40))
+    );
+    assert_eq!(
+        status("pq", &all[2]).await,
+        (AssignStatus::Assigned, Some(20))
+    );
+    assert_eq!(
+        status("pq", &all[3]).await,
+        (AssignStatus::Pending, Some(40))
+    );
+    assert_eq!(
+        status("pq", &all[4]).await,
+        (AssignStatus::NotAccessible, Some(20))
+    );
+    assert_eq!(
+        status("pq", &all[5]).await.0,
+        AssignStatus::Assigned,
+        "deleted: left alone"
+    );
+    assert_eq!(
+        status("pq2", &all[0]).await.0,
+        AssignStatus::Assigned,
+        "another link"
+    );
+    let d = s.get_dep_device("pq", &all[0]).await.unwrap().unwrap();
+    assert_eq!(
+        d.assign_detail.as_deref(),
+        Some("the enrollment profile changed")
+    );
+    assert_eq!(
+        s.dep_devices_to_assign("pq", 40, 10).await.unwrap(),
+        [all[0].clone(), all[1].clone(), all[3].clone()]
+    );
+    // Nothing more to do the second time.
+    assert_eq!(s.requeue_dep_assignments("pq", "NEW", 50).await.unwrap(), 0);
+    assert!(is_unknown_link(
+        &s.requeue_dep_assignments("nope", "NEW", 1).await,
+        "nope"
+    ));
+    assert!(is_invalid_name(
+        &s.requeue_dep_assignments("", "NEW", 1).await
+    ));
 }
 
 pub async fn dep_device_listing(s: &dyn Store) {

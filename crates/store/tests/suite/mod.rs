@@ -1450,6 +1450,8 @@ macro_rules! for_each_conformance_test {
             dep_device_batches_are_bounded,
             dep_device_lookup,
             dep_assignment_flow,
+            dep_assignment_retries,
+            dep_profile_requeue,
             dep_device_listing,
             dep_listing_under_concurrent_inserts,
             dep_events_and_prune,
