@@ -139,6 +139,13 @@ pub struct ServeArgs {
     /// Do not assign the DEP enrollment profile to new devices.
     #[arg(long, env = "PIPPIN_DEP_NO_AUTO_ASSIGN")]
     dep_no_auto_assign: bool,
+    /// X-Server-Protocol-Version announced to Apple's DEP API [default: 10].
+    #[arg(long, env = "PIPPIN_DEP_PROTOCOL_VERSION", value_name = "N")]
+    dep_protocol_version: Option<u32>,
+    /// Apple's device CA chain, PEM: DEP MachineInfo signers must chain to
+    /// it [default: the signature must verify, its signer is not anchored].
+    #[arg(long, env = "PIPPIN_DEP_MACHINE_INFO_CA", value_name = "PEM")]
+    dep_machine_info_ca: Option<PathBuf>,
     /// Do not copy log lines to standard error.
     #[arg(long, env = "PIPPIN_LOG_QUIET")]
     log_quiet: bool,
@@ -209,9 +216,66 @@ impl ServeArgs {
         if self.dep_no_auto_assign {
             s.dep.auto_assign = false;
         }
+        if let Some(v) = self.dep_protocol_version {
+            s.dep.protocol_version = v;
+        }
+        s.dep.machine_info_ca = self
+            .dep_machine_info_ca
+            .clone()
+            .or(s.dep.machine_info_ca.take());
         if self.log_quiet {
             s.log_stderr = false;
         }
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn dep_flags_beat_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[dep]\nprotocol_version = 8\nmachine_info_ca = \"file.pem\"\n",
+        )
+        .unwrap();
+        let config = file.to_string_lossy().into_owned();
+        let from_file = Cli::try_parse_from(["x", "--config", &config])
+            .unwrap()
+            .serve
+            .settings("d")
+            .unwrap();
+        assert_eq!(from_file.dep.protocol_version, 8);
+        assert_eq!(
+            from_file.dep.machine_info_ca,
+            Some(PathBuf::from("file.pem"))
+        );
+        let flags = Cli::try_parse_from([
+            "x",
+            "--config",
+            &config,
+            "--dep-protocol-version",
+            "10",
+            "--dep-machine-info-ca",
+            "flag.pem",
+        ])
+        .unwrap()
+        .serve
+        .settings("d")
+        .unwrap();
+        assert_eq!(flags.dep.protocol_version, 10);
+        assert_eq!(flags.dep.machine_info_ca, Some(PathBuf::from("flag.pem")));
+        assert!(Cli::try_parse_from(["x", "--dep-protocol-version", "ten"]).is_err());
     }
 }

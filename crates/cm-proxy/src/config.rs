@@ -115,14 +115,31 @@ pub struct DepConfig {
     /// `post` (Apple) or `put` (Apple's own simulator) for profile
     /// assignment.
     pub assign_method: String,
-    /// Seconds between sync passes per server token.
+    /// The `X-Server-Protocol-Version` announced to Apple: 10 by default,
+    /// the first with `THROTTLED` answers and their `retry_after_seconds`.
+    pub protocol_version: u32,
+    /// Seconds between sync passes per server token (10 to 604800).
     pub sync_interval_secs: u64,
-    /// Assign the enrollment profile to new devices automatically.
+    /// Assign the enrollment profile to new devices automatically (devices
+    /// an administrator asks for are assigned either way).
     pub auto_assign: bool,
+    /// Seconds before a failed profile assignment is tried again, doubling
+    /// with each failed try.
+    pub assign_retry_secs: u64,
+    /// The longest wait between tries of a failed assignment, seconds.
+    pub assign_retry_max_secs: u64,
+    /// Failed tries before a device's assignment is given up (it stays
+    /// `failed`, with the last error).
+    pub assign_max_attempts: u32,
     /// Serve the enrollment profile at the DEP enrollment URL only to
     /// serial numbers a server token lists.
     pub require_known_serial: bool,
-    /// Warn this many days before a server token expires.
+    /// Apple's device CA chain (PEM): when set, a MachineInfo signer must
+    /// chain to one of these certificates; without it the signature must
+    /// verify, but its signer is not anchored.
+    pub machine_info_ca: Option<PathBuf>,
+    /// Warn this many days before a server token expires (and flag the link
+    /// as `token_expiring_soon`).
     pub token_warning_days: u64,
     /// Days of device `op_type` history kept.
     pub history_days: u64,
@@ -136,9 +153,14 @@ impl Default for DepConfig {
             base_url: "https://mdmenrollment.apple.com".to_owned(),
             ca: None,
             assign_method: "post".to_owned(),
+            protocol_version: dep_client::DEFAULT_PROTOCOL_VERSION,
             sync_interval_secs: 30 * 60,
             auto_assign: true,
+            assign_retry_secs: 60,
+            assign_retry_max_secs: 3600,
+            assign_max_attempts: 5,
             require_known_serial: true,
+            machine_info_ca: None,
             token_warning_days: 30,
             history_days: 365,
             profile: DepProfileConfig::default(),
@@ -472,6 +494,52 @@ mod tests {
         std::fs::write(&p, "listen = \"127.0.0.1:9000\"\nlisten_typo = 1\n").unwrap();
         let e = FileConfig::load(&p).unwrap_err().to_string();
         assert!(e.contains("listen_typo"), "{e}");
+    }
+
+    #[test]
+    fn dep_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        let mut s = Settings::defaults(PathBuf::from("d"));
+        assert_eq!(s.dep.protocol_version, dep_client::DEFAULT_PROTOCOL_VERSION);
+        assert_eq!(s.dep.protocol_version, 10);
+        assert_eq!(s.dep.machine_info_ca, None);
+        assert_eq!(
+            (
+                s.dep.assign_retry_secs,
+                s.dep.assign_retry_max_secs,
+                s.dep.assign_max_attempts
+            ),
+            (60, 3600, 5)
+        );
+        std::fs::write(
+            &p,
+            "[dep]\nprotocol_version = 9\nmachine_info_ca = \"/etc/pippin/apple-device-ca.pem\"\n\
+             assign_retry_secs = 5\nassign_retry_max_secs = 50\nassign_max_attempts = 2\n\
+             auto_assign = false\n[dep.profile]\nname = \"Staff\"\n",
+        )
+        .unwrap();
+        s.apply_file(FileConfig::load(&p).unwrap());
+        assert_eq!(s.dep.protocol_version, 9);
+        assert_eq!(
+            s.dep.machine_info_ca.as_deref(),
+            Some(Path::new("/etc/pippin/apple-device-ca.pem"))
+        );
+        assert_eq!(
+            (
+                s.dep.assign_retry_secs,
+                s.dep.assign_retry_max_secs,
+                s.dep.assign_max_attempts
+            ),
+            (5, 50, 2)
+        );
+        assert!(!s.dep.auto_assign);
+        assert_eq!(s.dep.profile.name, "Staff");
+        // Keys left out keep their defaults.
+        assert_eq!(s.dep.sync_interval_secs, 1800);
+        std::fs::write(&p, "[dep]\nprotocol_versoin = 9\n").unwrap();
+        let e = FileConfig::load(&p).unwrap_err().to_string();
+        assert!(e.contains("protocol_versoin"), "{e}");
     }
 
     #[test]

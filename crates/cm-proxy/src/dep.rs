@@ -23,18 +23,19 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dep_client::client::{ClientConfig, DepClient};
 use dep_client::{
-    CursorState, DeviceStatus, Phase, Profile, ServerToken, SyncConfig, SyncEvent, SyncMachine,
-    TokenKey,
+    CursorState, DeviceStatus, ErrorCode, Phase, Profile, ServerToken, SyncConfig, SyncEvent,
+    SyncMachine, TokenKey,
 };
 use pippin_store::{
-    AssignStatus, AuditEntry, DepAssignment, DepDevice, DepDeviceCounts, DepDeviceQuery,
-    DepDeviceRecord, DepPhase, NewDepLink,
+    AssignStatus, AuditEntry, DepAssignFailure, DepAssignment, DepDevice, DepDeviceCounts,
+    DepDeviceQuery, DepDeviceRecord, DepPhase, DepRetryPolicy, NewDepLink,
 };
 use serde::Deserialize;
 use serde_json::{Value as Json_, json};
 use sha2::Digest as _;
 use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
+use x509_cert::Certificate;
 
 use crate::api::{ApiError, ApiResult, authorize};
 use crate::config::DepConfig;
@@ -52,6 +53,19 @@ const ASSIGN_BATCH: u32 = 1000;
 /// Assignment requests per pass, bounding one pass's work.
 const MAX_ASSIGN_BATCHES: usize = 200;
 
+/// The longest sync interval accepted: a week.
+pub const MAX_SYNC_INTERVAL_SECS: u64 = 7 * 86_400;
+
+/// The shortest sync interval accepted.
+pub const MIN_SYNC_INTERVAL_SECS: u64 = 10;
+
+/// The shortest wait between two passes of a link, so that a retry time
+/// already due never makes a busy loop.
+const MIN_PASS_GAP: Duration = Duration::from_secs(1);
+
+/// Certificates between a MachineInfo signer and an anchor, at most.
+const MAX_CHAIN_DEPTH: usize = 8;
+
 fn token_context(link: &str) -> String {
     format!("dep-token:{link}")
 }
@@ -66,6 +80,9 @@ pub struct DepService {
     anchor_der: Vec<u8>,
     data_dir: std::path::PathBuf,
     extra_ca_pem: Option<String>,
+    /// `[dep] machine_info_ca`: MachineInfo signers must chain to one of
+    /// these (none: not anchored).
+    machine_info_anchors: Vec<Certificate>,
     links: Mutex<HashMap<String, LinkHandle>>,
     stop: Mutex<Option<watch::Receiver<bool>>>,
     key_lock: tokio::sync::Mutex<()>,
@@ -105,12 +122,33 @@ impl DepService {
                 )));
             }
         }
+        check_config(&config)?;
+        let machine_info_anchors = match &config.machine_info_ca {
+            Some(p) => {
+                let pem = std::fs::read(p).map_err(|e| crate::Error::io(p, e))?;
+                let certs = Certificate::load_pem_chain(&pem).map_err(|e| {
+                    crate::Error::Config(format!(
+                        "dep.machine_info_ca {}: not PEM certificates: {e}",
+                        p.display()
+                    ))
+                })?;
+                if certs.is_empty() {
+                    return Err(crate::Error::Config(format!(
+                        "dep.machine_info_ca {}: no certificate in it",
+                        p.display()
+                    )));
+                }
+                certs
+            }
+            None => Vec::new(),
+        };
         Ok(Self {
             enroll_url: format!("{}/mdm/dep/enroll", public_url.trim_end_matches('/')),
             config,
             anchor_der,
             data_dir,
             extra_ca_pem,
+            machine_info_anchors,
             links: Mutex::new(HashMap::new()),
             stop: Mutex::new(None),
             key_lock: tokio::sync::Mutex::new(()),
@@ -120,6 +158,17 @@ impl DepService {
     /// Starts a task per stored link; they stop when `stop` turns true.
     pub async fn start(app: &Arc<App>, stop: watch::Receiver<bool>) {
         *lock(&app.dep.stop) = Some(stop);
+        if app.dep.machine_info_anchors.is_empty() {
+            info!(
+                "DEP enrollment: MachineInfo signatures must verify, but their signers are not \
+                 anchored to Apple's device CA; set [dep] machine_info_ca to require that"
+            );
+        } else {
+            info!(
+                anchors = app.dep.machine_info_anchors.len(),
+                "DEP enrollment: MachineInfo signers must chain to [dep] machine_info_ca"
+            );
+        }
         match app.store.list_dep_links().await {
             Ok(links) => {
                 for link in links {
@@ -218,9 +267,20 @@ impl DepService {
         p
     }
 
+    /// How failed assignments are tried again.
+    fn retry_policy(&self) -> DepRetryPolicy {
+        let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        DepRetryPolicy {
+            first_delay_ms: ms(self.config.assign_retry_secs),
+            max_delay_ms: ms(self.config.assign_retry_max_secs),
+            max_attempts: self.config.assign_max_attempts,
+        }
+    }
+
     fn client(&self, token: &ServerToken) -> dep_client::Result<DepClient> {
         let mut config = ClientConfig::default();
         config.base_url(self.config.base_url.clone());
+        config.protocol_version(self.config.protocol_version);
         if self.config.assign_method.eq_ignore_ascii_case("put") {
             config.assign_method(axum::http::Method::PUT);
         }
@@ -229,6 +289,43 @@ impl DepService {
         }
         DepClient::new(token.credentials.clone(), config)
     }
+}
+
+/// Refuses `[dep]` values the service cannot run with.
+fn check_config(c: &DepConfig) -> crate::Result<()> {
+    let bad = |m: String| Err(crate::Error::Config(m));
+    if !(MIN_SYNC_INTERVAL_SECS..=MAX_SYNC_INTERVAL_SECS).contains(&c.sync_interval_secs) {
+        return bad(format!(
+            "dep.sync_interval_secs must be {MIN_SYNC_INTERVAL_SECS} to {MAX_SYNC_INTERVAL_SECS} \
+             seconds, not {}",
+            c.sync_interval_secs
+        ));
+    }
+    if !(1..=99).contains(&c.protocol_version) {
+        return bad(format!(
+            "dep.protocol_version must be 1 to 99, not {}",
+            c.protocol_version
+        ));
+    }
+    if !(1..=86_400).contains(&c.assign_retry_secs) {
+        return bad(format!(
+            "dep.assign_retry_secs must be 1 to 86400, not {}",
+            c.assign_retry_secs
+        ));
+    }
+    if !(c.assign_retry_secs..=30 * 86_400).contains(&c.assign_retry_max_secs) {
+        return bad(format!(
+            "dep.assign_retry_max_secs must be dep.assign_retry_secs ({}) to 2592000, not {}",
+            c.assign_retry_secs, c.assign_retry_max_secs
+        ));
+    }
+    if !(1..=1000).contains(&c.assign_max_attempts) {
+        return bad(format!(
+            "dep.assign_max_attempts must be 1 to 1000, not {}",
+            c.assign_max_attempts
+        ));
+    }
+    Ok(())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -257,54 +354,94 @@ async fn open_token(app: &App, name: &str) -> Result<Option<ServerToken>, String
 }
 
 /// One link's life: sync passes on a schedule (or when woken), each
-/// followed by profile assignment.
+/// followed by profile assignment; in between, assignment passes when a
+/// throttled or failed device is due again.
 async fn run_link(app: Arc<App>, name: String, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
-    let interval = Duration::from_secs(app.dep.config.sync_interval_secs.max(10));
+    // Checked at start-up to be 10 s to a week.
+    let interval = Duration::from_secs(app.dep.config.sync_interval_secs);
     let mut machine: Option<SyncMachine> = None;
     let mut loaded_token: Option<String> = None;
+    let mut next_sync = Instant::now();
     loop {
         if *stop.borrow() {
             return;
         }
-        let pass = async {
-            let token = match open_token(&app, &name).await {
-                Ok(Some(t)) => t,
-                Ok(None) => return false,
-                Err(e) => {
-                    error!(link = %name, error = %e, "DEP link unusable");
-                    record(&app, &name, false, Some(&e)).await;
-                    return true;
-                }
-            };
-            // A replaced token starts a new session and machine.
-            let fingerprint = token.credentials.access_token.clone();
-            if loaded_token.as_deref() != Some(fingerprint.as_str()) {
-                machine = None;
-                loaded_token = Some(fingerprint);
-            }
-            warn_expiry(&app, &name, &token);
-            let client = match app.dep.client(&token) {
-                Ok(c) => c,
-                Err(e) => {
-                    error!(link = %name, error = %e, "DEP client");
-                    record(&app, &name, false, Some(&e.to_string())).await;
-                    return true;
-                }
-            };
-            sync_pass(&app, &name, &client, &mut machine, interval).await;
-            if app.dep.config.auto_assign {
-                assign_pass(&app, &name, &client).await;
-            }
-            true
-        };
-        if !pass.await {
+        let sync_due = Instant::now() >= next_sync;
+        let pass = link_pass(
+            &app,
+            &name,
+            &mut machine,
+            &mut loaded_token,
+            sync_due,
+            interval,
+        );
+        let Some(next_retry) = pass.await else {
             info!(link = %name, "DEP link removed; its sync stops");
             return;
+        };
+        if sync_due {
+            next_sync = Instant::now() + interval;
         }
+        let wake_at = next_retry
+            .map_or(next_sync, |r| r.min(next_sync))
+            .max(Instant::now() + MIN_PASS_GAP);
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            () = wake.notified() => {}
+            () = tokio::time::sleep_until(wake_at.into()) => {}
+            // Woken by the admin API (a new token, a sync or an assignment
+            // asked for): sync and assign now.
+            () = wake.notified() => next_sync = Instant::now(),
             _ = stop.changed() => return,
+        }
+    }
+}
+
+/// One pass: a sync when due, then the assignments due. `None` when the
+/// link is gone; else when the next throttled or failed device is due.
+async fn link_pass(
+    app: &App,
+    name: &str,
+    machine: &mut Option<SyncMachine>,
+    loaded_token: &mut Option<String>,
+    sync_due: bool,
+    interval: Duration,
+) -> Option<Option<Instant>> {
+    let token = match open_token(app, name).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return None,
+        Err(e) => {
+            error!(link = %name, error = %e, "DEP link unusable");
+            record(app, name, false, Some(&e)).await;
+            return Some(None);
+        }
+    };
+    // A replaced token starts a new session and machine.
+    let fingerprint = token.credentials.access_token.clone();
+    if loaded_token.as_deref() != Some(fingerprint.as_str()) {
+        *machine = None;
+        *loaded_token = Some(fingerprint);
+    }
+    warn_expiry(app, name, &token);
+    let client = match app.dep.client(&token) {
+        Ok(c) => c,
+        Err(e) => {
+            error!(link = %name, error = %e, "DEP client");
+            record(app, name, false, Some(&e.to_string())).await;
+            return Some(None);
+        }
+    };
+    if sync_due {
+        sync_pass(app, name, &client, machine, interval).await;
+    }
+    assign_pass(app, name, &client).await;
+    match app.store.dep_next_assign_retry(name).await {
+        Ok(next) => Some(next.map(|at| {
+            let wait = at.saturating_sub(unix_millis(SystemTime::now())).max(0);
+            Instant::now() + Duration::from_millis(u64::try_from(wait).unwrap_or(0))
+        })),
+        Err(pippin_store::Error::UnknownDepLink(_)) => None,
+        Err(e) => {
+            warn!(link = %name, error = %e, "cannot read the next DEP assignment retry");
+            Some(None)
         }
     }
 }
@@ -414,6 +551,9 @@ async fn sync_pass(
                             if out.new > 0 || out.deleted > 0 {
                                 info!(link = %name, new = out.new, updated = out.updated, deleted = out.deleted, "DEP devices");
                             }
+                            if !app.dep.config.auto_assign && !out.pending.is_empty() {
+                                skip_new_devices(app, name, &out.pending).await;
+                            }
                         }
                         Err(e) => {
                             // Not persisting the cursor after a failed
@@ -519,8 +659,30 @@ fn record_of(d: &dep_client::Device) -> DepDeviceRecord {
     }
 }
 
-/// Defines the profile if it changed, then assigns it to devices waiting
-/// for it.
+/// With `auto_assign` off, devices that appear (new, or back on the
+/// server) are not assigned a profile until an administrator asks.
+async fn skip_new_devices(app: &App, name: &str, serials: &[String]) {
+    let assignment = DepAssignment {
+        status: AssignStatus::Skipped,
+        detail: Some("auto_assign is off: assign it through the admin API".to_owned()),
+        profile_uuid: None,
+        retry_after: None,
+        now: unix_millis(SystemTime::now()),
+    };
+    match app
+        .store
+        .set_dep_assignment(name, serials, &assignment)
+        .await
+    {
+        Ok(n) => info!(link = %name, count = n, "DEP devices not assigned (auto_assign is off)"),
+        Err(e) => warn!(link = %name, error = %e, "cannot mark DEP devices skipped"),
+    }
+}
+
+/// Defines the profile if it changed (and puts the devices assigned the
+/// old one back in line for the new one), then assigns it to the devices
+/// due: pending ones, and throttled or failed ones whose retry time has
+/// come.
 async fn assign_pass(app: &App, name: &str, client: &DepClient) {
     let profile = app.dep.profile();
     let hash = hex::encode(sha2::Sha256::digest(
@@ -535,20 +697,27 @@ async fn assign_pass(app: &App, name: &str, client: &DepClient) {
             Ok(resp) => {
                 let uuid = resp.profile_uuid.clone();
                 info!(link = %name, profile_uuid = %uuid, "DEP enrollment profile defined");
+                let now = unix_millis(SystemTime::now());
+                // Everything assigned with an older definition gets the new
+                // one. Until that is recorded the new profile is not: if it
+                // fails, the next pass defines the profile again.
+                match app.store.requeue_dep_assignments(name, &uuid, now).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        info!(link = %name, count = n, "DEP devices to be assigned the new profile")
+                    }
+                    Err(e) => {
+                        warn!(link = %name, error = %e, "cannot re-queue DEP devices for the new profile");
+                        return;
+                    }
+                }
                 if let Err(e) = app
                     .store
-                    .set_dep_profile(
-                        name,
-                        Some(&uuid),
-                        Some(&hash),
-                        unix_millis(SystemTime::now()),
-                    )
+                    .set_dep_profile(name, Some(&uuid), Some(&hash), now)
                     .await
                 {
                     warn!(link = %name, error = %e, "cannot store the DEP profile");
                 }
-                // Everything assigned with an older definition gets the
-                // new one.
                 uuid
             }
             Err(e) => {
@@ -557,6 +726,7 @@ async fn assign_pass(app: &App, name: &str, client: &DepClient) {
             }
         },
     };
+    let retry = app.dep.retry_policy();
     for _ in 0..MAX_ASSIGN_BATCHES {
         let now = unix_millis(SystemTime::now());
         let serials = match app
@@ -573,67 +743,197 @@ async fn assign_pass(app: &App, name: &str, client: &DepClient) {
         if serials.is_empty() {
             return;
         }
+        let failure = |detail: String| DepAssignFailure {
+            detail: Some(detail),
+            profile_uuid: Some(profile_uuid.clone()),
+            retry,
+            now,
+        };
         match client.assign_profile(&profile_uuid, &serials).await {
             Ok(resp) => {
-                let retry_after = resp.retry_after_seconds.map(|s| {
-                    now.saturating_add(i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX))
-                });
-                let mut by_status: HashMap<&'static str, Vec<String>> = HashMap::new();
-                for serial in &serials {
-                    let status = match resp.devices.get(serial) {
-                        Some(DeviceStatus::Success) => "assigned",
-                        Some(DeviceStatus::NotAccessible) => "not_accessible",
-                        Some(DeviceStatus::Throttled) => "throttled",
-                        Some(DeviceStatus::Failed) | None => "failed",
-                        Some(_) => "failed",
-                    };
-                    by_status.entry(status).or_default().push(serial.clone());
-                }
-                for (status, list) in by_status {
-                    let (st, retry) = match status {
-                        "assigned" => (AssignStatus::Assigned, None),
-                        "not_accessible" => (AssignStatus::NotAccessible, None),
-                        "throttled" => (
-                            AssignStatus::Throttled,
-                            Some(retry_after.unwrap_or(now + 60_000)),
-                        ),
-                        _ => (AssignStatus::Failed, None),
-                    };
-                    let assignment = DepAssignment {
-                        status: st,
-                        detail: None,
-                        profile_uuid: Some(profile_uuid.clone()),
-                        retry_after: retry,
-                        now,
-                    };
-                    if let Err(e) = app.store.set_dep_assignment(name, &list, &assignment).await {
-                        warn!(link = %name, error = %e, "cannot store DEP assignments");
-                        return;
-                    }
-                    if status == "assigned" {
-                        app.metrics.dep_assigned.add(list.len() as u64);
-                    }
-                    info!(link = %name, count = list.len(), status, "DEP profile assignment");
+                if !record_assign_answer(app, name, &profile_uuid, &serials, &resp, &failure, now)
+                    .await
+                {
+                    return;
                 }
             }
+            Err(e) if e.api().is_some_and(|a| a.is(&ErrorCode::ProfileNotFound)) => {
+                // Apple does not know the stored profile: define it again
+                // at the next pass. The devices are not to blame.
+                warn!(link = %name, profile_uuid = %profile_uuid, "the DEP service does not know the enrollment profile; it is defined again");
+                if let Err(e) = app.store.set_dep_profile(name, None, None, now).await {
+                    warn!(link = %name, error = %e, "cannot forget the DEP profile");
+                }
+                return;
+            }
             Err(e) => {
-                error!(link = %name, error = %e, "assigning the DEP profile failed");
-                let detail = e.to_string();
-                let assignment = DepAssignment {
-                    status: AssignStatus::Failed,
-                    detail: Some(detail),
-                    profile_uuid: Some(profile_uuid.clone()),
-                    retry_after: None,
-                    now,
-                };
-                let _ = app
+                error!(link = %name, error = %e, retryable = e.is_retryable(), devices = serials.len(), "assigning the DEP profile failed");
+                match app
                     .store
-                    .set_dep_assignment(name, &serials, &assignment)
-                    .await;
+                    .record_dep_assign_failure(name, &serials, &failure(e.to_string()))
+                    .await
+                {
+                    Ok(o) => {
+                        count_assign_failures(app, o.retrying + o.gave_up);
+                        if o.gave_up > 0 {
+                            warn!(link = %name, count = o.gave_up, "DEP profile assignment given up after {} tries", retry.max_attempts);
+                        }
+                    }
+                    Err(e) => {
+                        warn!(link = %name, error = %e, "cannot store DEP assignment failures")
+                    }
+                }
+                // The service is failing: leave the rest to their retries.
                 return;
             }
         }
     }
+}
+
+/// Adds to `pippin_dep_assignment_failures_total`.
+fn count_assign_failures(app: &App, n: u64) {
+    if let Ok(c) = app.metrics.registry.counter(
+        "pippin_dep_assignment_failures_total",
+        "DEP profile assignments that failed for a device (each try counts; retried until \
+         [dep] assign_max_attempts).",
+        &[],
+    ) {
+        c.add(n);
+    }
+}
+
+/// Sets the DEP token gauges from the stored links: days to the earliest
+/// token expiry (`NaN` with no expiry known) and how many tokens expire
+/// within `[dep] token_warning_days` (or have expired). Called when
+/// `/metrics` is read.
+pub async fn update_metrics(app: &App) {
+    let Ok(links) = app.store.list_dep_links().await else {
+        return;
+    };
+    let now = unix_millis(SystemTime::now());
+    let warn_ms = warning_window_ms(&app.dep.config);
+    let earliest = links.iter().filter_map(|l| l.token_expiry).min();
+    let soon = links
+        .iter()
+        .filter(|l| {
+            l.token_expiry
+                .is_some_and(|e| e.saturating_sub(now) < warn_ms)
+        })
+        .count();
+    let gauge = |name: &str, help: &str| app.metrics.registry.gauge(name, help, &[]);
+    if let Ok(g) = gauge(
+        "pippin_dep_token_expiry_days",
+        "Days until the earliest DEP server token expires (negative: expired; NaN: no token).",
+    ) {
+        #[allow(clippy::cast_precision_loss)]
+        g.set(earliest.map_or(f64::NAN, |e| (e - now) as f64 / 86_400_000.0));
+    }
+    if let Ok(g) = gauge(
+        "pippin_dep_tokens_expiring_soon",
+        "DEP server tokens that expire within [dep] token_warning_days, or have expired.",
+    ) {
+        #[allow(clippy::cast_precision_loss)]
+        g.set(soon as f64);
+    }
+}
+
+/// `[dep] token_warning_days` in milliseconds.
+fn warning_window_ms(c: &DepConfig) -> i64 {
+    i64::try_from(c.token_warning_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX)
+}
+
+/// Stores Apple's per-device answer to an assignment. False if the store
+/// failed (the pass stops).
+async fn record_assign_answer(
+    app: &App,
+    name: &str,
+    profile_uuid: &str,
+    serials: &[String],
+    resp: &dep_client::AssignProfileResponse,
+    failure: &impl Fn(String) -> DepAssignFailure,
+    now: i64,
+) -> bool {
+    let mut assigned = Vec::new();
+    let mut not_accessible = Vec::new();
+    let mut throttled = Vec::new();
+    // Per detail: FAILED, no answer, or a status this code does not know.
+    let mut failed: HashMap<String, Vec<String>> = HashMap::new();
+    for serial in serials {
+        match resp.devices.get(serial) {
+            Some(DeviceStatus::Success) => assigned.push(serial.clone()),
+            Some(DeviceStatus::NotAccessible) => not_accessible.push(serial.clone()),
+            Some(DeviceStatus::Throttled) => throttled.push(serial.clone()),
+            Some(DeviceStatus::Failed) => failed
+                .entry("FAILED".to_owned())
+                .or_default()
+                .push(serial.clone()),
+            Some(other) => failed
+                .entry(other.as_str().to_owned())
+                .or_default()
+                .push(serial.clone()),
+            None => failed
+                .entry("no answer for the device".to_owned())
+                .or_default()
+                .push(serial.clone()),
+        }
+    }
+    // Apple's wait for throttled devices (protocol version 10), or our own.
+    let throttled_until = match resp.retry_after_seconds {
+        Some(s) => now.saturating_add(i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)),
+        None => now.saturating_add(app.dep.retry_policy().delay(1)),
+    };
+    let outcomes = [
+        (AssignStatus::Assigned, assigned, "SUCCESS", None),
+        (
+            AssignStatus::NotAccessible,
+            not_accessible,
+            "NOT_ACCESSIBLE",
+            None,
+        ),
+        (
+            AssignStatus::Throttled,
+            throttled,
+            "THROTTLED",
+            Some(throttled_until),
+        ),
+    ];
+    for (status, list, detail, retry_after) in outcomes {
+        if list.is_empty() {
+            continue;
+        }
+        let assignment = DepAssignment {
+            status,
+            detail: Some(detail.to_owned()),
+            profile_uuid: Some(profile_uuid.to_owned()),
+            retry_after,
+            now,
+        };
+        if let Err(e) = app.store.set_dep_assignment(name, &list, &assignment).await {
+            warn!(link = %name, error = %e, "cannot store DEP assignments");
+            return false;
+        }
+        if status == AssignStatus::Assigned {
+            app.metrics.dep_assigned.add(list.len() as u64);
+        }
+        info!(link = %name, count = list.len(), status = status.as_str(), "DEP profile assignment");
+    }
+    for (detail, list) in failed {
+        match app
+            .store
+            .record_dep_assign_failure(name, &list, &failure(detail.clone()))
+            .await
+        {
+            Ok(o) => {
+                count_assign_failures(app, list.len() as u64);
+                warn!(link = %name, count = list.len(), detail, gave_up = o.gave_up, "DEP profile assignment failed for devices");
+            }
+            Err(e) => {
+                warn!(link = %name, error = %e, "cannot store DEP assignment failures");
+                return false;
+            }
+        }
+    }
+    true
 }
 
 // ---- Admin API -------------------------------------------------------
@@ -653,12 +953,34 @@ pub async fn get_certificate(
     Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], cert_pem).into_response())
 }
 
-/// `PUT /api/v1/dep/links/{name}` body.
+/// `PUT /api/v1/dep/links/{name}` body: the server token file Apple
+/// Business Manager gave, in one of two forms.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TokenUpload {
-    /// The server token file Apple Business Manager gave (`.p7m`, as text).
-    token: String,
+    /// The file as text (S/MIME `.p7m`, PEM).
+    token: Option<String>,
+    /// The file's bytes in base64 (any form, DER included).
+    token_base64: Option<String>,
+}
+
+impl TokenUpload {
+    /// The token file's bytes.
+    fn bytes(self) -> Result<Vec<u8>, ApiError> {
+        use base64::Engine as _;
+        match (self.token, self.token_base64) {
+            (Some(text), None) => Ok(text.into_bytes()),
+            (None, Some(b64)) => {
+                let clean: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+                base64::engine::general_purpose::STANDARD
+                    .decode(clean)
+                    .map_err(|e| ApiError::bad(format!("token_base64 is not base64: {e}")))
+            }
+            _ => Err(ApiError::bad(
+                "give the server token file as token (text) or token_base64 (its bytes), one of them",
+            )),
+        }
+    }
 }
 
 fn valid_link_name(name: &str) -> bool {
@@ -690,6 +1012,7 @@ pub async fn put_link(
     }
     let up: TokenUpload =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("body: {e}")))?;
+    let file = up.bytes()?;
     let (_, key) = app
         .dep
         .key_pair(&app)
@@ -698,7 +1021,7 @@ pub async fn put_link(
     let mut rng = scep::rand_core::UnwrapErr(getrandom::SysRng);
     let now = SystemTime::now();
     let token = key
-        .decrypt(up.token.as_bytes(), now, &mut rng)
+        .decrypt(&file, now, &mut rng)
         .map_err(|e| ApiError::bad(format!("server token: {e}")))?;
     let json = serde_json::to_string(&token)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
@@ -764,6 +1087,9 @@ async fn link_json(app: &App, name: &str) -> ApiResult<Json_> {
         "token_expiry": link.token_expiry,
         "token_expires_in_days": link.token_expiry.map(|e| (e - now).div_euclid(86_400_000)),
         "token_expired": link.token_expiry.is_some_and(|e| e <= now),
+        "token_expiring_soon": link
+            .token_expiry
+            .is_some_and(|e| e.saturating_sub(now) < warning_window_ms(&app.dep.config)),
         "server_name": link.server_name,
         "server_uuid": link.server_uuid,
         "org_name": link.org_name,
@@ -918,13 +1244,16 @@ fn device_json(d: &DepDevice) -> Json_ {
         "assign_detail": d.assign_detail,
         "assign_profile_uuid": d.assign_profile_uuid,
         "assign_at": d.assign_at,
+        "assign_attempts": d.assign_attempts,
+        "retry_after": d.retry_after,
         "first_seen_at": d.first_seen_at,
         "updated_at": d.updated_at,
     })
 }
 
 /// `POST /api/v1/dep/devices/{serial}/assign`: assign the profile again
-/// (at the next pass, which this starts).
+/// (at the next pass, which this starts), whatever `auto_assign` says and
+/// however the last assignment ended.
 pub async fn reassign_device(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -1030,6 +1359,26 @@ pub async fn enroll(State(app): State<Arc<App>>, body: axum::body::Bytes) -> Res
             return (StatusCode::BAD_REQUEST, "MachineInfo must be CMS-signed").into_response();
         }
     };
+    if !app.dep.machine_info_anchors.is_empty()
+        && let Err(why) = check_signer_chain(
+            signer.certificate(),
+            signer.other_certificates(),
+            &app.dep.machine_info_anchors,
+            SystemTime::now(),
+        )
+    {
+        app.metrics.rejected.inc();
+        warn!(
+            error = %why,
+            signer = %hex::encode(signer.sha256_fingerprint()),
+            "DEP enrollment refused: the MachineInfo signer does not chain to [dep] machine_info_ca"
+        );
+        return (
+            StatusCode::FORBIDDEN,
+            "the MachineInfo signer is not an Apple device identity",
+        )
+            .into_response();
+    }
     let info = match parse_machine_info(&content) {
         Ok(i) => i,
         Err(e) => {
@@ -1075,6 +1424,60 @@ pub async fn enroll(State(app): State<Arc<App>>, body: axum::body::Bytes) -> Res
         .into_response()
 }
 
+/// Checks that `signer` chains to one of `anchors` at `now`: each
+/// certificate on the way is valid at `now` and issued by the next (issuer
+/// name and signature, [`certificate_issued_by`]), the intermediates taken
+/// from `others` (the certificates that came with the signature), at most
+/// eight of them. An anchor is trusted as it is, and so is a signer that
+/// is itself one of them. Why not, otherwise.
+///
+/// [`certificate_issued_by`]: apple_mdm_protocol::signature::certificate_issued_by
+pub fn check_signer_chain(
+    signer: &Certificate,
+    others: &[Certificate],
+    anchors: &[Certificate],
+    now: SystemTime,
+) -> Result<(), String> {
+    use apple_mdm_protocol::signature::certificate_issued_by;
+    let valid = |c: &Certificate| {
+        let v = c.tbs_certificate().validity();
+        v.not_before.to_system_time() <= now && now <= v.not_after.to_system_time()
+    };
+    let subject = |c: &Certificate| c.tbs_certificate().subject().to_string();
+    let mut current = signer;
+    let mut used = vec![false; others.len()];
+    for _ in 0..=MAX_CHAIN_DEPTH {
+        if !valid(current) {
+            return Err(format!("{} is not valid now", subject(current)));
+        }
+        if anchors.contains(current) {
+            return Ok(());
+        }
+        if anchors.iter().any(|a| certificate_issued_by(current, a)) {
+            return Ok(());
+        }
+        let issuer = others
+            .iter()
+            .enumerate()
+            .find(|(i, c)| !used[*i] && certificate_issued_by(current, c));
+        match issuer {
+            Some((i, c)) => {
+                used[i] = true;
+                current = c;
+            }
+            None => {
+                return Err(format!(
+                    "no anchor or certificate of the signature issued {}",
+                    subject(current)
+                ));
+            }
+        }
+    }
+    Err(format!(
+        "more than {MAX_CHAIN_DEPTH} certificates between the signer and an anchor"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1098,6 +1501,47 @@ mod tests {
         assert!(parse_machine_info(b"<plist><dict/></plist>").is_err());
         assert!(parse_machine_info(b"garbage").is_err());
         assert!(parse_machine_info(b"<plist><array/></plist>").is_err());
+    }
+
+    #[test]
+    fn dep_settings_are_bounded() {
+        let ok = DepConfig::default();
+        check_config(&ok).unwrap();
+        let refused = |f: &dyn Fn(&mut DepConfig), key: &str| {
+            let mut c = DepConfig::default();
+            f(&mut c);
+            let e = check_config(&c).unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        };
+        refused(
+            &|c| c.sync_interval_secs = u64::MAX,
+            "dep.sync_interval_secs",
+        );
+        refused(
+            &|c| c.sync_interval_secs = MAX_SYNC_INTERVAL_SECS + 1,
+            "dep.sync_interval_secs",
+        );
+        refused(&|c| c.sync_interval_secs = 0, "dep.sync_interval_secs");
+        refused(&|c| c.protocol_version = 0, "dep.protocol_version");
+        refused(&|c| c.assign_retry_secs = 0, "dep.assign_retry_secs");
+        refused(
+            &|c| c.assign_retry_max_secs = 1,
+            "dep.assign_retry_max_secs",
+        );
+        refused(&|c| c.assign_max_attempts = 0, "dep.assign_max_attempts");
+        check_config(&DepConfig {
+            sync_interval_secs: MAX_SYNC_INTERVAL_SECS,
+            protocol_version: 3,
+            ..DepConfig::default()
+        })
+        .unwrap();
+        // The interval becomes the sync machine's and the task's wait:
+        // the largest one accepted is far from overflowing an Instant.
+        assert!(
+            Instant::now()
+                .checked_add(Duration::from_secs(MAX_SYNC_INTERVAL_SECS))
+                .is_some()
+        );
     }
 
     #[test]

@@ -127,6 +127,7 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
+    dep::update_metrics(&app).await;
     if let Ok(n) = app.store.queue_depth_total().await {
         #[allow(clippy::cast_precision_loss)]
         app.metrics.queue_depth.set(n as f64);

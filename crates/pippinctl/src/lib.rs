@@ -100,11 +100,13 @@ enum DepCommand {
     /// MDM server's public key (PEM).
     Certificate,
     /// Add a DEP link from the server token Apple Business Manager gave
-    /// (the .p7m file), or renew the token of an existing link.
+    /// (the .p7m file), or renew the token of an existing link (its cursor
+    /// and devices are kept).
     Token {
         /// The link's name (letters, digits, '.', '_', '-').
         name: String,
-        /// The server token file.
+        /// The server token file: S/MIME or PEM text, or DER (sent as
+        /// base64).
         file: PathBuf,
     },
     /// List the DEP links: account, token expiry, sync state, device counts.
@@ -423,7 +425,7 @@ async fn dep(client: &ApiClient, cmd: &DepCommand, json_out: bool) -> anyhow::Re
             return Ok(());
         }
         DepCommand::Token { name, file } => {
-            let body = json!({ "token": read_text(file)? });
+            let body = token_upload(read(file)?);
             let path = format!("/api/v1/dep/links/{}", percent_encode(name));
             client.call("PUT", &path, Some(&body)).await?.ok()?
         }
@@ -694,6 +696,17 @@ fn print_pushcert(v: &Value) {
     }
 }
 
+/// The body of `PUT /api/v1/dep/links/{name}` for a token file: as text
+/// when it is UTF-8 (S/MIME, PEM), else its bytes in base64 (DER).
+fn token_upload(file: Vec<u8>) -> Value {
+    match String::from_utf8(file) {
+        Ok(text) => json!({ "token": text }),
+        Err(e) => json!({
+            "token_base64": base64::engine::general_purpose::STANDARD.encode(e.into_bytes()),
+        }),
+    }
+}
+
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
@@ -717,6 +730,17 @@ fn block_on(f: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_files_go_as_text_or_base64() {
+        let smime = b"MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime\r\n\r\nMIAGCSqG\r\n";
+        assert_eq!(
+            token_upload(smime.to_vec()),
+            json!({ "token": String::from_utf8(smime.to_vec()).unwrap() })
+        );
+        let der = vec![0x30, 0x82, 0x01, 0xff, 0xa0, 0x80];
+        assert_eq!(token_upload(der), json!({ "token_base64": "MIIB/6CA" }));
+    }
 
     #[test]
     fn subjects_are_escaped_and_ordered() {

@@ -435,5 +435,41 @@ async fn dep_certificate_token_and_devices() {
     let (ok, _, stderr) = ctl(remote(&svc, &["dep", "token", "bad/name", &p("token.p7m")])).await;
     assert!(!ok);
     assert!(stderr.contains("400"), "{stderr}");
+
+    // A binary (DER) token file, for a second link: sent as base64.
+    openssl(&[
+        "cms",
+        "-encrypt",
+        "-aes128",
+        "-binary",
+        "-outform",
+        "DER",
+        "-in",
+        &p("msg.txt"),
+        "-out",
+        &p("token.der"),
+        "-recip",
+        &p("dep.pem"),
+    ]);
+    let der = std::fs::read(p("token.der")).unwrap();
+    assert!(std::str::from_utf8(&der).is_err(), "not text");
+    let (ok, out, stderr) = ctl(remote(
+        &svc,
+        &["dep", "token", "second", &p("token.der"), "--json"],
+    ))
+    .await;
+    assert!(ok, "{out}{stderr}");
+    let link: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(link["name"], "second");
+    assert_eq!(link["consumer_key"], sim.credentials().consumer_key);
+    // Renewing the first with the same text file: the link is kept.
+    let (ok, out, stderr) = ctl(remote(
+        &svc,
+        &["dep", "token", "main", &p("token.p7m"), "--json"],
+    ))
+    .await;
+    assert!(ok, "{out}{stderr}");
+    let link: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(link["phase"], "sync", "{link}");
     svc.stop().await;
 }
