@@ -25,3 +25,20 @@ pub fn pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     }
     Ok(out)
 }
+
+/// This process's peak resident memory (`VmHWM` of /proc/self/status), in
+/// KiB, where /proc tells it.
+pub fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `n / seconds`, rounded, or 0 for no time.
+pub fn per_second(n: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        (n as f64 / seconds).round()
+    } else {
+        0.0
+    }
+}

@@ -5,9 +5,10 @@
 //! | `GET /api/v1/devices?after=&limit=&enrolled=` | list enrollments (keyset pages) |
 //! | `GET /api/v1/devices/{udid}` | one device: enrollment state and latest inventory |
 //! | `POST /api/v1/devices/{udid}/commands` | queue a command: `{"request_type": "...", "priority": 0, ...parameters}` → `201 {"command_uuid"}`; `DeviceInformation` without `Queries` asks for the routine inventory |
-//! | `POST /api/v1/devices/{udid}/push` | push to the device now |
+//! | `POST /api/v1/devices/{udid}/push` | push to the device now; one entry per enrollment: the outcome, or `"status": "skipped"` with why |
 //! | `POST /api/v1/devices/{udid}/unenroll` | mark the device not enrolled, so that it may enroll again with a new identity (a replaced or re-imaged device) |
-//! | `GET /api/v1/commands/{uuid}` | a command's status and result per enrollment |
+//! | `POST /api/v1/commands` | queue one command for many devices (`"devices": [{"udid", "user"}]`, at most 100,000, or `"all_enrolled": true`) → `202 {"command_uuid", "targets"}`; pushes go out in the background (see [`crate::bulk`]) |
+//! | `GET /api/v1/commands/{uuid}` | a command's status and result per enrollment, counts per state, and the push progress of a command for many devices |
 //! | `DELETE /api/v1/commands/{uuid}` | cancel a command that has not completed |
 //! | `GET /api/v1/pushcert` | the push certificate in use: topic, subject, expiry, where it came from |
 //! | `PUT /api/v1/pushcert` | install or replace it: `{"certificate": PEM, "private_key": PEM}` or `{"pkcs12": base64, "password": "…"}`, plus `"allow_topic_change": true` to confirm a new topic |
@@ -24,7 +25,10 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use pippin_store::{AuditEntry, Enrollment, EnrollmentPage, InventoryKind, ListQuery, PushResult};
+use pippin_store::{
+    AuditEntry, Enrollment, EnrollmentPage, InventoryKind, ListQuery, MAX_PUSH_BATCH, PushRecord,
+    PushResult, PushTarget,
+};
 use serde::Deserialize;
 use serde_json::{Value as Json_, json};
 use tracing::{info, warn};
@@ -102,7 +106,7 @@ pub fn authorize(app: &App, headers: &HeaderMap) -> ApiResult<String> {
     }
 }
 
-fn device_id(udid: &str, user: Option<&str>) -> ApiResult<EnrollmentId> {
+pub(crate) fn device_id(udid: &str, user: Option<&str>) -> ApiResult<EnrollmentId> {
     let ok = |s: &str| !s.is_empty() && s.len() <= 128 && !s.chars().any(char::is_control);
     if !ok(udid) || user.is_some_and(|u| !ok(u)) {
         return Err(ApiError::bad("invalid device or user identifier"));
@@ -141,7 +145,9 @@ fn enrollment_json(e: &Enrollment) -> Json_ {
         "user_long_name": e.user_long_name,
         "identity_sha256": hex_opt(e.identity.as_ref().map(|x| x.as_slice())),
         "last_push": e.last_push.as_ref().map(|p| json!({
-            "at": p.at, "status": p.status, "reason": p.reason, "token_invalid": p.token_invalid,
+            "at": p.at, "status": p.status, "reason": p.reason, "http_status": p.http_status,
+            "apns_id": p.apns_id, "unregistered_at": p.unregistered_at,
+            "token_invalid": p.token_invalid,
         })),
         "created_at": e.created_at,
         "authenticated_at": e.authenticated_at,
@@ -255,13 +261,7 @@ pub async fn queue_command(
     let obj = request
         .as_object_mut()
         .ok_or_else(|| ApiError::bad("body must be a JSON object"))?;
-    let priority = match obj.remove("priority") {
-        None => 0,
-        Some(v) => v
-            .as_i64()
-            .and_then(|p| i32::try_from(p).ok())
-            .ok_or_else(|| ApiError::bad("priority must be an integer"))?,
-    };
+    let priority = take_priority(obj)?;
     // ClearPasscode needs the device's UnlockToken, which the server holds.
     if obj.get("request_type").and_then(Json_::as_str) == Some("ClearPasscode")
         && !obj.contains_key("UnlockToken")
@@ -278,17 +278,8 @@ pub async fn queue_command(
             Json_::String(base64::engine::general_purpose::STANDARD.encode(token)),
         );
     }
-    // DeviceInformation without Queries asks for the routine inventory.
-    if obj.get("request_type").and_then(Json_::as_str) == Some("DeviceInformation")
-        && !obj.contains_key("Queries")
-    {
-        let queries = apple_mdm_protocol::command::DeviceInformation::standard().queries;
-        obj.insert("Queries".to_owned(), json!(queries));
-    }
-    let command_body =
-        mdm_json::command_body_from_json(&request).map_err(|e| ApiError::bad(e.to_string()))?;
     let uuid = uuid::Uuid::new_v4().hyphenated().to_string().to_uppercase();
-    let command = Command::new(uuid.clone(), command_body);
+    let command = build_command(&mut request, &uuid)?;
     let request_type = command.request_type().to_owned();
     let now = unix_millis(SystemTime::now());
     app.store
@@ -325,8 +316,37 @@ pub async fn queue_command(
         .into_response())
 }
 
+/// The command `request` (the API's JSON, without `priority`) asks for,
+/// as `uuid`. `DeviceInformation` without `Queries` asks for the routine
+/// inventory (the queries are added to `request`).
+pub(crate) fn build_command(request: &mut Json_, uuid: &str) -> ApiResult<Command> {
+    let obj = request
+        .as_object_mut()
+        .ok_or_else(|| ApiError::bad("body must be a JSON object"))?;
+    if obj.get("request_type").and_then(Json_::as_str) == Some("DeviceInformation")
+        && !obj.contains_key("Queries")
+    {
+        let queries = apple_mdm_protocol::command::DeviceInformation::standard().queries;
+        obj.insert("Queries".to_owned(), json!(queries));
+    }
+    let command_body =
+        mdm_json::command_body_from_json(request).map_err(|e| ApiError::bad(e.to_string()))?;
+    Ok(Command::new(uuid.to_owned(), command_body))
+}
+
+/// The `priority` of a command request (removed from it); 0 when absent.
+pub(crate) fn take_priority(obj: &mut serde_json::Map<String, Json_>) -> ApiResult<i32> {
+    match obj.remove("priority") {
+        None => Ok(0),
+        Some(v) => v
+            .as_i64()
+            .and_then(|p| i32::try_from(p).ok())
+            .ok_or_else(|| ApiError::bad("priority must be an integer")),
+    }
+}
+
 /// Keys whose values must not reach the audit log or logs.
-fn redact(v: &mut Json_) {
+pub(crate) fn redact(v: &mut Json_) {
     if let Some(o) = v.as_object_mut() {
         for k in [
             "PIN",
@@ -343,10 +363,12 @@ fn redact(v: &mut Json_) {
     }
 }
 
-/// Pushes to `ids` and records each outcome; returns them as JSON.
+/// Pushes to `ids` and records each outcome; returns them as JSON, one
+/// entry per enrollment (those not pushed as `"status": "skipped"` with the
+/// reason).
 pub async fn push_now(app: &App, ids: &[EnrollmentId]) -> Json_ {
     let first: Vec<(EnrollmentId, u32)> = ids.iter().map(|id| (id.clone(), 0)).collect();
-    push_attempts(app, &first).await
+    push_attempts(app, &first, true).await
 }
 
 /// The most times one push is sent (the first try and its retries):
@@ -354,10 +376,98 @@ pub async fn push_now(app: &App, ids: &[EnrollmentId]) -> Json_ {
 /// all. After that, the next queued command pushes again.
 pub const MAX_PUSH_ATTEMPTS: u32 = 10;
 
+/// Why an enrollment was not pushed, from its stored state.
+pub(crate) fn skip_reason(e: Option<&Enrollment>) -> &'static str {
+    match e {
+        None => "unknown_enrollment",
+        Some(e) if !e.enrolled => "not_enrolled",
+        Some(e) if e.token_invalid => "token_invalid",
+        Some(_) => "no_push_token",
+    }
+}
+
+/// The entry for an enrollment enrolled under another topic than the push
+/// certificate's: APNs would refuse the push (DeviceTokenNotForTopic or
+/// TopicDisallowed), so it is not sent.
+pub(crate) fn topic_mismatch(target: &PushTarget, topic: &str) -> PushResult {
+    PushResult {
+        at: unix_millis(SystemTime::now()),
+        status: "skipped".to_owned(),
+        reason: Some(format!(
+            "topic_mismatch: enrolled with push topic {}, but the push certificate's topic is \
+             {topic}; the device must enroll again",
+            target.topic
+        )),
+        ..PushResult::default()
+    }
+}
+
+/// What one outcome leads to: metrics, a retry scheduled for
+/// `attempt + 1` when APNs asked to retry later (else any scheduled retry
+/// dropped), and the record to store. Returns the record and the retry
+/// time, if one was scheduled.
+pub(crate) fn settle(
+    app: &App,
+    target: &PushTarget,
+    o: &crate::push::PushOutcome,
+    attempt: u32,
+    now: i64,
+) -> (PushRecord, Option<i64>) {
+    app.metrics.pushes.inc();
+    if o.token_invalid || o.status == "failed" {
+        app.metrics.push_failures.inc();
+    }
+    let mut retry_at = None;
+    if o.retry_later {
+        let next = attempt.saturating_add(1);
+        if next < MAX_PUSH_ATTEMPTS {
+            let delay = apns::RetryPolicy::default().delay(attempt);
+            let at = now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+            if app.push.schedule_retry(&target.id, at, next) {
+                retry_at = Some(at);
+            } else {
+                warn!(enrollment = %target.id, "too many pushes waiting to be retried; this one is not");
+            }
+        } else {
+            warn!(enrollment = %target.id, attempts = next, "push still not delivered; giving up until the next queued command");
+        }
+    } else {
+        app.push.cancel_retry(&target.id);
+    }
+    let record = PushRecord {
+        id: target.id.clone(),
+        token: target.token.clone(),
+        result: PushResult {
+            at: now,
+            status: o.status.clone(),
+            reason: o.reason.clone(),
+            http_status: o.http_status,
+            apns_id: o.apns_id.clone(),
+            unregistered_at: o.unregistered_at,
+            token_invalid: o.token_invalid,
+        },
+    };
+    (record, retry_at)
+}
+
+/// Stores push records in batches; a failure is logged.
+pub(crate) async fn store_push_records(app: &App, records: &[PushRecord]) {
+    for chunk in records.chunks(MAX_PUSH_BATCH) {
+        if let Err(e) = app.store.mark_push_results(chunk).await {
+            warn!(error = %e, count = chunk.len(), "cannot store push results");
+        }
+    }
+}
+
 /// Pushes to each enrollment as the given attempt (0 = first), records
-/// each outcome and schedules a retry for those APNs asked to send again
-/// later; returns the outcomes as JSON.
-pub async fn push_attempts(app: &App, ids: &[(EnrollmentId, u32)]) -> Json_ {
+/// each outcome (in batches) and schedules a retry for those APNs asked to
+/// send again later; returns the outcomes as JSON. With `explain`, the
+/// enrollments not pushed get an entry saying why (one store read each).
+///
+/// Enrollments whose stored topic is not the push certificate's are not
+/// pushed: the push would go out with the certificate's topic, which their
+/// token is not for.
+pub async fn push_attempts(app: &App, ids: &[(EnrollmentId, u32)], explain: bool) -> Json_ {
     let plain: Vec<EnrollmentId> = ids.iter().map(|(id, _)| id.clone()).collect();
     let targets = match app.store.push_targets(&plain).await {
         Ok(t) => t,
@@ -370,48 +480,61 @@ pub async fn push_attempts(app: &App, ids: &[(EnrollmentId, u32)]) -> Json_ {
     let attempts: std::collections::HashMap<&EnrollmentId, u32> =
         ids.iter().map(|(id, a)| (id, *a)).collect();
     let attempt_of = |id: &EnrollmentId| attempts.get(id).copied().unwrap_or(0);
-    let outcomes = app.push.current().sender.push(&targets).await;
+    // One snapshot: the sender and the topic it pushes with.
+    let state = app.push.current();
+    let (pushable, other_topic): (Vec<PushTarget>, Vec<PushTarget>) =
+        targets.into_iter().partition(|t| t.topic == state.topic);
+    let outcomes = state.sender.push(&pushable).await;
     let now = unix_millis(SystemTime::now());
-    let policy = apns::RetryPolicy::default();
-    let mut out = Vec::new();
-    for (t, o) in targets.iter().zip(outcomes) {
-        app.metrics.pushes.inc();
-        if o.token_invalid || o.status == "failed" {
-            app.metrics.push_failures.inc();
-        }
+    let mut records = Vec::with_capacity(pushable.len() + other_topic.len());
+    let mut by_id: std::collections::HashMap<EnrollmentId, Json_> =
+        std::collections::HashMap::with_capacity(ids.len());
+    for (t, o) in pushable.iter().zip(&outcomes) {
         let attempt = attempt_of(&t.id);
-        let mut retry_at = None;
-        if o.retry_later {
-            let next = attempt.saturating_add(1);
-            if next < MAX_PUSH_ATTEMPTS {
-                let delay = policy.delay(attempt);
-                let at = now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-                if app.push.schedule_retry(&t.id, at, next) {
-                    retry_at = Some(at);
-                } else {
-                    warn!(enrollment = %t.id, "too many pushes waiting to be retried; this one is not");
-                }
-            } else {
-                warn!(enrollment = %t.id, attempts = next, "push still not delivered; giving up until the next queued command");
-            }
-        } else {
-            app.push.cancel_retry(&t.id);
-        }
-        let result = PushResult {
-            at: now,
-            status: o.status.clone(),
-            reason: o.reason.clone(),
-            token_invalid: o.token_invalid,
-        };
-        if let Err(e) = app.store.mark_push_result(&t.id, &result).await {
-            warn!(enrollment = %t.id, error = %e, "cannot store push result");
-        }
-        let mut entry = json!({ "id": t.id.to_string(), "status": o.status, "reason": o.reason });
+        let (record, retry_at) = settle(app, t, o, attempt, now);
+        records.push(record);
+        let mut entry = json!({
+            "id": t.id.to_string(), "status": o.status, "reason": o.reason,
+            "http_status": o.http_status, "apns_id": o.apns_id,
+        });
         if let Some(at) = retry_at {
             entry["retry_at"] = json!(at);
             entry["attempt"] = json!(attempt + 1);
         }
-        out.push(entry);
+        by_id.insert(t.id.clone(), entry);
+    }
+    for t in &other_topic {
+        app.push.cancel_retry(&t.id);
+        let result = topic_mismatch(t, &state.topic);
+        warn!(enrollment = %t.id, enrolled_topic = %t.topic, topic = %state.topic, "not pushed: enrolled under another push topic");
+        by_id.insert(
+            t.id.clone(),
+            json!({ "id": t.id.to_string(), "status": "skipped", "reason": "topic_mismatch",
+                    "detail": result.reason }),
+        );
+        records.push(PushRecord {
+            id: t.id.clone(),
+            token: t.token.clone(),
+            result,
+        });
+    }
+    store_push_records(app, &records).await;
+    let mut out = Vec::with_capacity(ids.len());
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    for id in &plain {
+        if !seen.insert(id) {
+            continue;
+        }
+        if let Some(entry) = by_id.remove(id) {
+            out.push(entry);
+        } else if explain {
+            app.push.cancel_retry(id);
+            let stored = app.store.get_enrollment(id).await.ok().flatten();
+            out.push(json!({
+                "id": id.to_string(), "status": "skipped",
+                "reason": skip_reason(stored.as_ref()),
+            }));
+        }
     }
     Json_::Array(out)
 }
@@ -434,7 +557,7 @@ pub async fn retry_pushes(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<
             app.metrics.push_retries.inc();
         }
         info!(count = due.len(), "sending pushes again");
-        push_attempts(&app, &due).await;
+        push_attempts(&app, &due, false).await;
     }
 }
 
@@ -501,9 +624,18 @@ pub async fn get_command(
         .get_command(&uuid)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no command {uuid}")))?;
+    // A command for many devices: counts per state, and the first targets.
+    let mut counts = serde_json::Map::new();
+    for t in &rec.targets {
+        let n = counts
+            .entry(t.state.as_str().to_owned())
+            .or_insert(json!(0));
+        *n = json!(n.as_u64().unwrap_or(0) + 1);
+    }
     let targets: Vec<Json_> = rec
         .targets
         .iter()
+        .take(MAX_SHOWN_TARGETS)
         .map(|t| {
             let result = t.result.as_deref().map(|bytes| {
                 pippin_plist::from_bytes(bytes)
@@ -524,7 +656,7 @@ pub async fn get_command(
         .collect();
     // The overall status is the single target's when there is one.
     let status = rec.targets.first().map(|t| t.state.as_str());
-    Ok(Json(json!({
+    let mut out = json!({
         "command_uuid": rec.uuid,
         "request_type": rec.request_type,
         "priority": rec.priority,
@@ -532,9 +664,22 @@ pub async fn get_command(
         "queued_at": rec.queued_at,
         "status": status,
         "result": targets.first().and_then(|t| t.get("result").cloned()),
+        "target_count": rec.targets.len(),
+        "counts": counts,
         "targets": targets,
-    })))
+    });
+    if rec.targets.len() > MAX_SHOWN_TARGETS {
+        out["targets_truncated"] = json!(true);
+    }
+    if let Some(progress) = app.push.bulk_job(&rec.uuid) {
+        out["push"] = progress.to_json();
+    }
+    Ok(Json(out))
 }
+
+/// The most targets `GET /api/v1/commands/{uuid}` lists (`counts` and
+/// `target_count` cover them all).
+pub const MAX_SHOWN_TARGETS: usize = 1000;
 
 /// `DELETE /api/v1/commands/{uuid}`.
 pub async fn cancel_command(
@@ -659,9 +804,10 @@ pub async fn put_pushcert(
         }
     }
     .map_err(|e| ApiError::bad(e.to_string()))?;
+    let enrolled = app.store.enrolled_topics().await?;
     let installed = app
         .push
-        .install(cert, up.allow_topic_change, SystemTime::now())
+        .install(cert, up.allow_topic_change, &enrolled, SystemTime::now())
         .await
         .map_err(|e| {
             use crate::pushcert::InstallError;

@@ -49,8 +49,8 @@ pub struct StartupNotes {
     pub database: String,
     /// Where pushes go (`apns https://…`, `recording …`).
     pub push: String,
-    /// The push certificate's topic differs from the one in use before:
-    /// what that means for enrolled devices.
+    /// Enrolled devices use another push topic than the one in use: how
+    /// many, and what that means for them.
     pub topic_warning: Option<String>,
 }
 
@@ -224,11 +224,11 @@ pub async fn build(s: &Settings) -> Result<Built> {
 
 /// The push topic: the push certificate's, else the configured one, else
 /// the placeholder kept in the data directory.
-fn push_topic(s: &Settings, cert_topic: Option<&str>) -> Result<(String, bool, Option<String>)> {
+fn push_topic(s: &Settings, cert_topic: Option<&str>) -> Result<(String, bool)> {
     let stored = s.data_dir.join("push-topic");
     let Some(ct) = cert_topic else {
         return Ok(match &s.topic {
-            Some(t) => (t.clone(), false, None),
+            Some(t) => (t.clone(), false),
             None => (
                 secret_file(&stored, || {
                     format!(
@@ -237,7 +237,6 @@ fn push_topic(s: &Settings, cert_topic: Option<&str>) -> Result<(String, bool, O
                     )
                 })?,
                 true,
-                None,
             ),
         });
     };
@@ -249,24 +248,10 @@ fn push_topic(s: &Settings, cert_topic: Option<&str>) -> Result<(String, bool, O
              remove the topic setting or use the matching certificate"
         )));
     }
-    let warning = match std::fs::read_to_string(&stored) {
-        Ok(old) => {
-            let old = old.trim();
-            let w = (!old.is_empty())
-                .then(|| apns::topic_change_warning(old, ct))
-                .flatten();
-            if let Some(w) = &w {
-                error!(old_topic = old, new_topic = ct, "{w}");
-            }
-            w
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io(&stored, e)),
-    };
-    // Remember the topic in use, so that a later certificate with another
-    // topic is noticed.
+    // Remember the topic in use (it stays the topic if the certificate is
+    // removed later).
     std::fs::write(&stored, format!("{ct}\n")).map_err(|e| Error::io(&stored, e))?;
-    Ok((ct.to_owned(), false, warning))
+    Ok((ct.to_owned(), false))
 }
 
 async fn build_inner(
@@ -332,7 +317,7 @@ async fn build_inner(
     };
 
     // Push topic.
-    let (topic, topic_is_placeholder, topic_warning) = push_topic(s, cert_topic)?;
+    let (topic, topic_is_placeholder) = push_topic(s, cert_topic)?;
     if !topic.starts_with("com.apple.mgmt.") {
         return Err(Error::Config(format!(
             "push topic {topic:?} is not an MDM topic (com.apple.mgmt.…)"
@@ -390,6 +375,13 @@ async fn build_inner(
     )?;
 
     let (store, database) = open_store(s).await?;
+    // The topics enrolled devices use are the truth: any device enrolled
+    // under another topic than this one can no longer be woken.
+    let enrolled = store.enrolled_topics().await?;
+    let topic_warning = crate::pushcert::enrolled_topic_warning(&topic, &enrolled);
+    if let Some(w) = &topic_warning {
+        error!(topic, "{w}");
+    }
     if topic_is_placeholder {
         warn!(
             topic,

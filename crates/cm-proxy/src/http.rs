@@ -42,6 +42,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/devices/{udid}/push", post(api::push_device))
         .route("/devices/{udid}/unenroll", post(api::unenroll_device))
         .route(
+            "/commands",
+            post(crate::bulk::queue_bulk_command)
+                .layer(DefaultBodyLimit::max(crate::bulk::MAX_BULK_BODY)),
+        )
+        .route(
             "/commands/{uuid}",
             get(api::get_command).delete(api::cancel_command),
         )

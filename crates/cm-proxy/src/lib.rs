@@ -17,6 +17,7 @@
 
 pub mod api;
 pub mod bootstrap;
+pub mod bulk;
 pub mod cli;
 pub mod config;
 pub mod dep;

@@ -10,16 +10,25 @@ use std::sync::Mutex;
 
 use apns::client::{ApnsClient, PushResult};
 use apns::{PushRequest, RetryPolicy, Verdict};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use pippin_store::PushTarget;
 use tracing::{error, warn};
 
 /// The outcome of one push, as stored with the enrollment.
-#[derive(Clone, Debug, Eq, PartialEq)]
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
 pub struct PushOutcome {
     /// `delivered`, `recorded`, `failed`, ...
     pub status: String,
     /// Why it failed, when it did.
     pub reason: Option<String>,
+    /// The HTTP status APNs answered with (`None`: no answer).
+    pub http_status: Option<u16>,
+    /// The `apns-id` APNs answered with.
+    pub apns_id: Option<String>,
+    /// For `410 Unregistered`: when APNs says the token stopped being valid
+    /// (Unix ms).
+    pub unregistered_at: Option<i64>,
     /// The token will never work again (the device must send a new
     /// `TokenUpdate` before it is pushed again).
     pub token_invalid: bool,
@@ -28,10 +37,28 @@ pub struct PushOutcome {
 }
 
 /// Sends MDM pushes.
+///
+/// Every push goes to the topic of the sender's push certificate; the
+/// caller leaves out targets enrolled under another topic.
 #[async_trait::async_trait]
 pub trait PushSender: Send + Sync + 'static {
+    /// Pushes to every target and yields each outcome, with the target's
+    /// index, as soon as it is known (in completion order). At most a
+    /// bounded number of pushes are in flight, whatever the number of
+    /// targets; no task is spawned per push.
+    fn push_stream<'a>(&'a self, targets: &'a [PushTarget]) -> BoxStream<'a, (usize, PushOutcome)>;
+
     /// Pushes to every target; one outcome per target, in order.
-    async fn push(&self, targets: &[PushTarget]) -> Vec<PushOutcome>;
+    async fn push(&self, targets: &[PushTarget]) -> Vec<PushOutcome> {
+        let mut out = vec![PushOutcome::default(); targets.len()];
+        let mut results = self.push_stream(targets);
+        while let Some((i, outcome)) = results.next().await {
+            if let Some(slot) = out.get_mut(i) {
+                *slot = outcome;
+            }
+        }
+        out
+    }
 
     /// A short name for logs (`apns production`, `recording`).
     fn describe(&self) -> String;
@@ -57,7 +84,7 @@ impl RecordingPushSender {
 
 #[async_trait::async_trait]
 impl PushSender for RecordingPushSender {
-    async fn push(&self, targets: &[PushTarget]) -> Vec<PushOutcome> {
+    fn push_stream<'a>(&'a self, targets: &'a [PushTarget]) -> BoxStream<'a, (usize, PushOutcome)> {
         if let Ok(mut p) = self.pushes.lock() {
             // Bounded: a long-running server without APNs keeps the latest 10,000.
             if p.len() + targets.len() > 10_000 {
@@ -66,17 +93,20 @@ impl PushSender for RecordingPushSender {
                     .min(p.len());
                 p.drain(..drop);
             }
-            p.extend(targets.iter().cloned());
+            let keep = targets.len().min(10_000);
+            p.extend(targets[targets.len() - keep..].iter().cloned());
         }
-        targets
-            .iter()
-            .map(|_| PushOutcome {
-                status: "recorded".to_owned(),
-                reason: Some("no APNs certificate configured; push recorded only".to_owned()),
-                token_invalid: false,
-                retry_later: false,
-            })
-            .collect()
+        futures_util::stream::iter((0..targets.len()).map(|i| {
+            (
+                i,
+                PushOutcome {
+                    status: "recorded".to_owned(),
+                    reason: Some("no APNs certificate configured; push recorded only".to_owned()),
+                    ..PushOutcome::default()
+                },
+            )
+        }))
+        .boxed()
     }
 
     fn describe(&self) -> String {
@@ -84,12 +114,14 @@ impl PushSender for RecordingPushSender {
     }
 }
 
-/// Sends pushes to APNs over one shared HTTP/2 connection.
+/// Sends pushes to APNs over one shared HTTP/2 connection, with the push
+/// certificate's topic as `apns-topic`.
 ///
 /// Each push is sent once (the client itself resends a push whose stream
 /// failed before an answer); a push APNs asks to retry later is reported as
 /// `failed` with [`PushOutcome::retry_later`] set, and the service schedules
-/// it again with back-off (see [`crate::pushcert::PushControl`]).
+/// it again with back-off (see [`crate::pushcert::PushControl`]). Every
+/// caller shares the client's bounded window of pushes in flight.
 #[derive(Debug)]
 pub struct ApnsPushSender {
     client: ApnsClient,
@@ -118,18 +150,30 @@ fn failure_reason(result: &PushResult) -> String {
 }
 
 fn outcome(target: &PushTarget, result: &PushResult) -> PushOutcome {
+    let (http_status, apns_id, unregistered_at) = match &result.outcome {
+        Ok(r) => (
+            Some(r.status),
+            r.apns_id.clone(),
+            r.timestamp.and_then(|t| i64::try_from(t).ok()),
+        ),
+        Err(_) => (None, None, None),
+    };
+    let answered = PushOutcome {
+        http_status,
+        apns_id,
+        unregistered_at,
+        ..PushOutcome::default()
+    };
     let failed = |reason: String, token_invalid: bool| PushOutcome {
         status: "failed".to_owned(),
         reason: Some(reason),
         token_invalid,
-        retry_later: false,
+        ..answered.clone()
     };
     match result.verdict(0, &RetryPolicy::default()) {
         Verdict::Delivered => PushOutcome {
             status: "delivered".to_owned(),
-            reason: None,
-            token_invalid: false,
-            retry_later: false,
+            ..answered.clone()
         },
         Verdict::DropToken { .. } => {
             let reason = failure_reason(result);
@@ -162,17 +206,20 @@ fn outcome(target: &PushTarget, result: &PushResult) -> PushOutcome {
 
 #[async_trait::async_trait]
 impl PushSender for ApnsPushSender {
-    async fn push(&self, targets: &[PushTarget]) -> Vec<PushOutcome> {
-        let requests: Vec<PushRequest> = targets
-            .iter()
-            .map(|t| PushRequest::new(t.token.clone(), t.push_magic.clone(), t.topic.clone()))
-            .collect();
-        let results = self.client.push_many(requests).await;
-        targets
-            .iter()
-            .zip(&results)
-            .map(|(t, r)| outcome(t, r))
-            .collect()
+    fn push_stream<'a>(&'a self, targets: &'a [PushTarget]) -> BoxStream<'a, (usize, PushOutcome)> {
+        // The certificate's topic, whatever the enrollment stored: it is the
+        // only one APNs accepts on this connection.
+        let topic = self.client.topic();
+        let requests = targets.iter().enumerate().map(move |(i, t)| {
+            (
+                i,
+                PushRequest::new(t.token.clone(), t.push_magic.clone(), topic),
+            )
+        });
+        self.client
+            .push_stream(requests)
+            .map(move |(i, result)| (i, outcome(&targets[i], &result)))
+            .boxed()
     }
 
     fn describe(&self) -> String {
@@ -212,22 +259,38 @@ mod tests {
 
     #[test]
     fn verdicts_become_outcomes() {
-        let (t, r) = answered(200, None);
+        let (t, mut r) = answered(200, None);
+        if let Ok(resp) = &mut r.outcome {
+            resp.apns_id = Some("922D9F1F-B82E-B337-EDC9-DB4FC8527676".to_owned());
+        }
         assert_eq!(
             outcome(&t, &r),
             PushOutcome {
                 status: "delivered".to_owned(),
                 reason: None,
+                http_status: Some(200),
+                apns_id: Some("922D9F1F-B82E-B337-EDC9-DB4FC8527676".to_owned()),
+                unregistered_at: None,
                 token_invalid: false,
                 retry_later: false,
             }
         );
 
-        let (t, r) = answered(410, Some(Reason::Unregistered));
+        let (t, mut r) = answered(410, Some(Reason::Unregistered));
+        if let Ok(resp) = &mut r.outcome {
+            resp.timestamp = Some(1_458_114_061_260);
+        }
         let o = outcome(&t, &r);
         assert_eq!(o.status, "failed");
         assert!(o.token_invalid);
+        assert_eq!(o.http_status, Some(410));
+        assert_eq!(o.unregistered_at, Some(1_458_114_061_260));
         assert!(o.reason.unwrap().contains("Unregistered"));
+
+        let (t, r) = answered(400, Some(Reason::BadDeviceToken));
+        let o = outcome(&t, &r);
+        assert!(o.token_invalid && !o.retry_later);
+        assert_eq!((o.http_status, o.unregistered_at), (Some(400), None));
 
         let (t, r) = answered(403, Some(Reason::BadCertificate));
         let o = outcome(&t, &r);
@@ -254,5 +317,6 @@ mod tests {
         assert!(!o.token_invalid);
         assert!(o.retry_later, "a timeout is retried");
         assert!(o.reason.is_some());
+        assert_eq!((o.http_status, o.apns_id), (None, None));
     }
 }

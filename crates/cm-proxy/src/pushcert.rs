@@ -11,7 +11,9 @@
 //! A certificate for another topic than the one devices enrolled with
 //! silently cuts every enrolled device off (they ignore pushes for other
 //! topics and must be re-enrolled), so installing one is refused unless the
-//! administrator says the change is intended.
+//! administrator says the change is intended. What devices enrolled with is
+//! read from the store ([`pippin_store::Store::enrolled_topics`]), not
+//! remembered: see [`enrolled_topic_warning`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ use apns::{PushCertificate, PushCertificateInfo};
 use apple_mdm_protocol::EnrollmentId;
 use apple_mdm_protocol::profile::EnrollmentProfile;
 use apple_mdm_protocol::signature::SigningIdentity;
+use pippin_store::TopicCount;
 use tracing::{error, info, warn};
 
 use crate::push::{ApnsPushSender, PushSender};
@@ -188,6 +191,7 @@ pub struct PushControl {
     apns: ApnsSettings,
     install: tokio::sync::Mutex<()>,
     retries: Mutex<RetryQueue>,
+    jobs: Mutex<BulkJobs>,
 }
 
 impl std::fmt::Debug for PushControl {
@@ -207,6 +211,7 @@ impl PushControl {
             apns,
             install: tokio::sync::Mutex::new(()),
             retries: Mutex::new(RetryQueue::default()),
+            jobs: Mutex::new(BulkJobs::default()),
         }
     }
 
@@ -230,12 +235,17 @@ impl PushControl {
     }
 
     /// Installs `cert`: checks it, keeps it in the data directory (the
-    /// certificate as PEM, the key sealed with the master key), and switches pushes, topic and enrollment profile
-    /// over to it. A topic change is refused unless `allow_topic_change`.
+    /// certificate as PEM, the key sealed with the master key), and
+    /// switches pushes, topic and enrollment profile over to it.
+    ///
+    /// `enrolled` are the topics enrolled devices use (from the store). A
+    /// certificate whose topic is not the topic of every one of them is
+    /// refused unless `allow_topic_change`.
     pub async fn install(
         &self,
         cert: PushCertificate,
         allow_topic_change: bool,
+        enrolled: &[TopicCount],
         now: SystemTime,
     ) -> Result<Installed, InstallError> {
         let _one_at_a_time = self.install.lock().await;
@@ -250,11 +260,7 @@ impl PushControl {
                 info.topic
             )));
         }
-        let topic_warning = if old.topic_is_placeholder {
-            None
-        } else {
-            apns::topic_change_warning(&old.topic, &info.topic)
-        };
+        let topic_warning = enrolled_topic_warning(&info.topic, enrolled);
         if let Some(w) = &topic_warning
             && !allow_topic_change
         {
@@ -348,6 +354,25 @@ impl PushControl {
         self.lock_retries().len()
     }
 
+    /// Registers the push progress of a command queued for many devices.
+    pub fn start_bulk_job(&self, uuid: &str, progress: Arc<BulkProgress>) {
+        let mut jobs = match self.jobs.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        jobs.insert(uuid, progress);
+    }
+
+    /// The push progress of the command `uuid`, if it was queued for many
+    /// devices recently (by this process).
+    pub fn bulk_job(&self, uuid: &str) -> Option<Arc<BulkProgress>> {
+        let jobs = match self.jobs.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        jobs.get(uuid)
+    }
+
     fn lock_retries(&self) -> std::sync::MutexGuard<'_, RetryQueue> {
         // The queue is valid after any panic in between (every operation
         // leaves both indexes consistent before it can panic).
@@ -356,6 +381,29 @@ impl PushControl {
             Err(p) => p.into_inner(),
         }
     }
+}
+
+/// What a push certificate for `topic` means for the enrolled devices
+/// `enrolled` (their topics, counted): `None` when every enrolled device
+/// uses `topic`; otherwise a warning naming the other topics and how many
+/// devices each has — those devices ignore pushes sent with this
+/// certificate and must enroll again.
+pub fn enrolled_topic_warning(topic: &str, enrolled: &[TopicCount]) -> Option<String> {
+    let others: Vec<&TopicCount> = enrolled
+        .iter()
+        .filter(|t| t.topic != topic && t.enrollments > 0)
+        .collect();
+    let first = others.first()?;
+    let stranded: u64 = others.iter().map(|t| t.enrollments).sum();
+    let listed = others
+        .iter()
+        .map(|t| format!("{} ({} enrolled)", t.topic, t.enrollments))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let base = apns::topic_change_warning(&first.topic, topic).unwrap_or_default();
+    Some(format!(
+        "{stranded} enrolled device(s) use another push topic than {topic}: {listed}. {base}"
+    ))
 }
 
 /// The APNs push sender for `cert`; logs its expiry.
@@ -413,6 +461,78 @@ pub fn httpdate(t: SystemTime) -> String {
                 .ok()
         })
         .unwrap_or_else(|| secs.to_string())
+}
+
+/// The push progress of a command queued for many devices
+/// (`POST /api/v1/commands`), counted as outcomes arrive.
+#[derive(Debug, Default)]
+pub struct BulkProgress {
+    /// Enrollments the command was queued for.
+    pub targets: u64,
+    /// When queuing finished and pushing started (Unix ms).
+    pub started_at: i64,
+    /// Pushes APNs answered or that failed.
+    pub pushed: std::sync::atomic::AtomicU64,
+    /// Pushes APNs accepted (or recorded, without a push certificate).
+    pub delivered: std::sync::atomic::AtomicU64,
+    /// Pushes that failed (some are retried later).
+    pub failed: std::sync::atomic::AtomicU64,
+    /// Enrollments not pushed: no usable token (marked invalid, not
+    /// enrolled, none sent yet) or enrolled under another topic.
+    pub skipped: std::sync::atomic::AtomicU64,
+    /// Of those, enrolled under another topic than the push certificate's.
+    pub topic_mismatch: std::sync::atomic::AtomicU64,
+    /// Failed pushes scheduled to be sent again.
+    pub retry_scheduled: std::sync::atomic::AtomicU64,
+    /// When every push was sent and answered (Unix ms); 0 while running.
+    pub finished_at: std::sync::atomic::AtomicI64,
+}
+
+impl BulkProgress {
+    /// The progress as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        use std::sync::atomic::Ordering::Relaxed;
+        let finished = self.finished_at.load(Relaxed);
+        serde_json::json!({
+            "targets": self.targets,
+            "pushed": self.pushed.load(Relaxed),
+            "delivered": self.delivered.load(Relaxed),
+            "failed": self.failed.load(Relaxed),
+            "skipped": self.skipped.load(Relaxed),
+            "topic_mismatch": self.topic_mismatch.load(Relaxed),
+            "retry_scheduled": self.retry_scheduled.load(Relaxed),
+            "started_at": self.started_at,
+            "finished_at": (finished != 0).then_some(finished),
+            "done": finished != 0,
+        })
+    }
+}
+
+/// How many bulk jobs' progress is kept (the oldest is forgotten first).
+const MAX_BULK_JOBS: usize = 100;
+
+/// Recent bulk jobs by command UUID.
+#[derive(Debug, Default)]
+struct BulkJobs {
+    order: std::collections::VecDeque<String>,
+    by_uuid: HashMap<String, Arc<BulkProgress>>,
+}
+
+impl BulkJobs {
+    fn insert(&mut self, uuid: &str, progress: Arc<BulkProgress>) {
+        if self.by_uuid.insert(uuid.to_owned(), progress).is_none() {
+            self.order.push_back(uuid.to_owned());
+        }
+        while self.order.len() > MAX_BULK_JOBS {
+            if let Some(old) = self.order.pop_front() {
+                self.by_uuid.remove(&old);
+            }
+        }
+    }
+
+    fn get(&self, uuid: &str) -> Option<Arc<BulkProgress>> {
+        self.by_uuid.get(uuid).cloned()
+    }
 }
 
 /// Most retries waiting at once; a site-wide APNs outage at 100,000
@@ -516,6 +636,43 @@ mod tests {
         // Re-scheduling one already there still works.
         assert!(q.schedule(&id(7), 0, 2));
         assert_eq!(q.len(), MAX_PENDING_RETRIES);
+    }
+
+    #[test]
+    fn topic_warnings_count_the_stranded_devices() {
+        let t = |topic: &str, n| TopicCount {
+            topic: topic.to_owned(),
+            enrollments: n,
+        };
+        let new = "com.apple.mgmt.External.new";
+        assert_eq!(enrolled_topic_warning(new, &[]), None);
+        assert_eq!(enrolled_topic_warning(new, &[t(new, 40)]), None);
+        let w = enrolled_topic_warning(
+            new,
+            &[
+                t(new, 40),
+                t("com.apple.mgmt.External.a", 7),
+                t("com.apple.mgmt.External.b", 2),
+            ],
+        )
+        .unwrap();
+        assert!(w.starts_with("9 enrolled device(s)"), "{w}");
+        assert!(w.contains("com.apple.mgmt.External.a (7 enrolled)"), "{w}");
+        assert!(w.contains("com.apple.mgmt.External.b (2 enrolled)"), "{w}");
+        assert!(w.contains("re-enrolled"), "{w}");
+    }
+
+    #[test]
+    fn bulk_jobs_are_bounded() {
+        let mut jobs = BulkJobs::default();
+        for n in 0..MAX_BULK_JOBS + 5 {
+            jobs.insert(&format!("c{n}"), Arc::new(BulkProgress::default()));
+        }
+        assert!(jobs.get("c0").is_none());
+        assert!(jobs.get("c4").is_none());
+        assert!(jobs.get("c5").is_some());
+        assert_eq!(jobs.by_uuid.len(), MAX_BULK_JOBS);
+        assert_eq!(jobs.order.len(), MAX_BULK_JOBS);
     }
 
     #[test]

@@ -89,13 +89,17 @@ async fn queuing_pushes_through_apns() {
     assert_eq!(header(r, "apns-push-type"), Some("mdm"));
     let dev = device(&s, &d.udid).await;
     assert_eq!(dev["last_push"]["status"], "delivered", "{dev}");
+    assert_eq!(dev["last_push"]["http_status"], 200, "{dev}");
+    let apns_id = dev["last_push"]["apns_id"].as_str().unwrap();
+    assert_eq!(apns_id.len(), 36, "{dev}");
+    assert_eq!(resp["push"][0]["apns_id"], apns_id);
     assert_eq!(dev["token_invalid"], false);
 
-    // A token APNs answers 410 Unregistered for (the stand-in keys on its
-    // last byte): failed, and the token is not pushed again.
+    // A token APNs answers 410 Unregistered for, as of now (the stand-in
+    // keys on its last byte): failed, and the token is not pushed again.
     let gone = Device::enroll(&s, 2).await;
     let mut token = [0xAB; 32];
-    token[31] = 0x03;
+    token[31] = 0x0b;
     let (st, _) = gone.checkin(gone.token_update_with(&token)).await;
     assert_eq!(st, 200);
     let resp = queue(&s, &gone.udid).await;
@@ -111,12 +115,22 @@ async fn queuing_pushes_through_apns() {
             .contains("Unregistered"),
         "{dev}"
     );
+    assert_eq!(dev["last_push"]["http_status"], 410, "{dev}");
+    let when = dev["last_push"]["unregistered_at"].as_i64().unwrap();
+    assert!(
+        when >= dev["token_updated_at"].as_i64().unwrap(),
+        "APNs's time is kept: {dev}"
+    );
     let unregistered = format!("/3/device/{}", hex::encode(token));
     let count = |records: &[Value]| records.iter().filter(|r| r["path"] == unregistered).count();
     assert_eq!(count(&apns.records()), 1);
 
     let resp = queue(&s, &gone.udid).await;
-    assert_eq!(resp["push"], json!([]), "{resp}");
+    assert_eq!(
+        resp["push"],
+        json!([{"id": gone.udid, "status": "skipped", "reason": "token_invalid"}]),
+        "{resp}"
+    );
     assert_eq!(
         count(&apns.records()),
         1,
@@ -185,7 +199,9 @@ async fn a_topic_setting_that_contradicts_the_certificate_is_refused() {
     );
     drop(built);
 
-    // A certificate with another topic than the one in use is loudly noted.
+    // Devices enrolled under another topic than the certificate's are
+    // noted loudly at start, with how many there are (the push-topic file
+    // no longer matters: the store says what devices enrolled with).
     std::fs::write(
         data.path().join("push-topic"),
         "com.apple.mgmt.External.previous\n",
@@ -193,8 +209,48 @@ async fn a_topic_setting_that_contradicts_the_certificate_is_refused() {
     .unwrap();
     s.topic = None;
     let built = cm_proxy::bootstrap::build(&s).await.unwrap();
-    let w = built.notes.topic_warning.expect("a topic change warning");
-    assert!(w.contains("com.apple.mgmt.External.previous"), "{w}");
+    assert!(built.notes.topic_warning.is_none(), "no device is enrolled");
+    drop(built);
+    {
+        let store = pippin_store::SqliteStore::open(&data.path().join("pippin.db")).unwrap();
+        use pippin_store::Store as _;
+        for (n, topic) in [
+            (1, "com.apple.mgmt.External.previous"),
+            (2, "com.apple.mgmt.External.previous"),
+            (3, format!("com.apple.mgmt.External.{UUID}").as_str()),
+        ] {
+            let device = format!("SEEDED-{n}");
+            store
+                .authenticate(&pippin_store::AuthenticateRecord {
+                    device: device.clone(),
+                    topic: topic.to_owned(),
+                    now: 1,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            store
+                .token_update(
+                    &apple_mdm_protocol::EnrollmentId::device(device),
+                    &pippin_store::TokenUpdateRecord {
+                        push_token: vec![n; 32],
+                        push_magic: "m".into(),
+                        topic: topic.to_owned(),
+                        now: 2,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let built = cm_proxy::bootstrap::build(&s).await.unwrap();
+    let w = built.notes.topic_warning.expect("a topic warning");
+    assert!(
+        w.contains("com.apple.mgmt.External.previous (2 enrolled)"),
+        "{w}"
+    );
+    assert!(w.starts_with("2 enrolled device(s)"), "{w}");
     assert!(w.contains("re-enrolled"), "{w}");
 }
 
@@ -581,4 +637,451 @@ async fn a_pkcs12_push_certificate_from_the_configuration() {
         .unwrap()
         .to_string();
     assert!(e.contains("not both"), "{e}");
+}
+
+/// A service pushing through the APNs stand-in with the test push
+/// certificate, and the stand-in.
+async fn with_apns(pki: &Path) -> (Server, Apns) {
+    let apns = start_apns(pki);
+    let endpoint = format!("https://127.0.0.1:{}", apns.port);
+    let s = Server::start_in(tempdir(), None, |s| {
+        s.apns_cert = Some(pki.join("push.pem"));
+        s.apns_key = Some(pki.join("push.key"));
+        s.apns_endpoint = endpoint.clone();
+        s.apns_ca = Some(pki.join("ca.pem"));
+    })
+    .await;
+    (s, apns)
+}
+
+/// Stores an enrolled device directly, as Authenticate and TokenUpdate
+/// would (for tests with many devices).
+async fn seed(s: &Server, udid: &str, token: &[u8], topic: &str) {
+    s.app
+        .store
+        .authenticate(&pippin_store::AuthenticateRecord {
+            device: udid.to_owned(),
+            topic: topic.to_owned(),
+            now: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    s.app
+        .store
+        .token_update(
+            &apple_mdm_protocol::EnrollmentId::device(udid),
+            &pippin_store::TokenUpdateRecord {
+                push_token: token.to_vec(),
+                push_magic: PUSH_MAGIC.into(),
+                topic: topic.to_owned(),
+                now: unix_now(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+}
+
+fn unix_now() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+fn token_ending(n: u16, last: u8) -> [u8; 32] {
+    let mut t = [0xAB; 32];
+    t[28..30].copy_from_slice(&n.to_be_bytes());
+    t[31] = last;
+    t
+}
+
+async fn push(s: &Server, udid: &str) -> (u16, Value) {
+    s.api("POST", &format!("/api/v1/devices/{udid}/push"), None)
+        .await
+}
+
+/// `POST /api/v1/devices/{udid}/push`: one entry per enrollment with the
+/// outcome (HTTP status, apns-id), or `skipped` and why; the device JSON
+/// keeps the last outcome in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_push_endpoint_reports_each_outcome() {
+    let test = "the_push_endpoint_reports_each_outcome";
+    if !require_peer(test, &["openssl", "version"]) || !require_python(test, &["h2", "ssl"]) {
+        return;
+    }
+    let pki = tempdir();
+    make_pki(pki.path());
+    let (s, apns) = with_apns(pki.path()).await;
+    let topic = format!("com.apple.mgmt.External.{UUID}");
+    let sent_to = |token: &[u8]| {
+        let path = format!("/3/device/{}", hex::encode(token));
+        apns.records().iter().filter(|r| r["path"] == path).count()
+    };
+
+    let d = Device::enroll(&s, 1).await;
+    let (st, out) = push(&s, &d.udid).await;
+    assert_eq!(st, 200, "{out}");
+    let entry = &out["push"][0];
+    assert_eq!(entry["id"], d.udid.as_str());
+    assert_eq!(entry["status"], "delivered", "{out}");
+    assert_eq!(entry["http_status"], 200, "{out}");
+    assert_eq!(entry["apns_id"].as_str().unwrap().len(), 36, "{out}");
+    let dev = device(&s, &d.udid).await;
+    assert_eq!(dev["last_push"]["apns_id"], entry["apns_id"], "{dev}");
+    assert_eq!(dev["last_push"]["http_status"], 200);
+
+    // 400 BadDeviceToken: failed, the token is marked and not pushed again.
+    let bad = token_ending(2, 0x02);
+    seed(&s, "BAD-TOKEN", &bad, &topic).await;
+    let (st, out) = push(&s, "BAD-TOKEN").await;
+    assert_eq!(st, 200, "{out}");
+    let entry = &out["push"][0];
+    assert_eq!(entry["status"], "failed", "{out}");
+    assert_eq!(entry["http_status"], 400, "{out}");
+    assert!(
+        entry["reason"].as_str().unwrap().contains("BadDeviceToken"),
+        "{out}"
+    );
+    let dev = device(&s, "BAD-TOKEN").await;
+    assert_eq!(dev["token_invalid"], true, "{dev}");
+    assert_eq!(dev["last_push"]["http_status"], 400, "{dev}");
+    assert_eq!(dev["last_push"]["token_invalid"], true, "{dev}");
+    assert_eq!(sent_to(&bad), 1);
+    let (st, out) = push(&s, "BAD-TOKEN").await;
+    assert_eq!(st, 200, "{out}");
+    assert_eq!(
+        out["push"],
+        json!([{"id": "BAD-TOKEN", "status": "skipped", "reason": "token_invalid"}])
+    );
+    assert_eq!(sent_to(&bad), 1, "an invalid token was pushed again");
+
+    // 410 with APNs's time from 2016: the token was updated since, so it
+    // stays valid (and is pushed again).
+    let old = token_ending(3, 0x03);
+    seed(&s, "OLD-410", &old, &topic).await;
+    let (_, out) = push(&s, "OLD-410").await;
+    assert_eq!(out["push"][0]["status"], "failed", "{out}");
+    assert_eq!(out["push"][0]["http_status"], 410, "{out}");
+    let dev = device(&s, "OLD-410").await;
+    assert_eq!(dev["last_push"]["unregistered_at"], 1_458_114_061_260_i64);
+    assert_eq!(dev["token_invalid"], false, "{dev}");
+    let (_, out) = push(&s, "OLD-410").await;
+    assert_eq!(out["push"][0]["status"], "failed", "{out}");
+    assert_eq!(sent_to(&old), 2);
+
+    // Not enrolled any more: skipped, and said so.
+    let (st, _) = s
+        .api(
+            "POST",
+            &format!("/api/v1/devices/{}/unenroll", d.udid),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (_, out) = push(&s, &d.udid).await;
+    assert_eq!(
+        out["push"],
+        json!([{"id": d.udid, "status": "skipped", "reason": "not_enrolled"}])
+    );
+    let (st, _) = push(&s, "NO-SUCH-DEVICE").await;
+    assert_eq!(st, 404);
+    let (_, audit) = s.api("GET", "/api/v1/audit", None).await;
+    let pushes = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "push")
+        .count();
+    assert_eq!(pushes, 6, "{audit}");
+    s.stop().await;
+}
+
+/// What enrolled devices use decides: a certificate whose topic is not
+/// theirs is refused unless confirmed (even over a placeholder topic), and
+/// once it is installed, devices enrolled under the old topic are not
+/// pushed (APNs would refuse their tokens for the new topic) but reported
+/// as skipped; devices that enroll again are pushed with the
+/// certificate's topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_change_is_checked_against_enrolled_devices() {
+    let test = "a_topic_change_is_checked_against_enrolled_devices";
+    if !require_peer(test, &["openssl", "version"]) || !require_python(test, &["h2", "ssl"]) {
+        return;
+    }
+    let pki = tempdir();
+    make_pki(pki.path());
+    let apns = start_apns(pki.path());
+    let endpoint = format!("https://127.0.0.1:{}", apns.port);
+    let ca = pki.path().join("ca.pem");
+    let s = Server::start_in(tempdir(), None, |s| {
+        s.apns_endpoint = endpoint.clone();
+        s.apns_ca = Some(ca.clone());
+    })
+    .await;
+    let (_, before) = s.api("GET", "/api/v1/pushcert", None).await;
+    let placeholder = before["topic"].as_str().unwrap().to_owned();
+    assert_eq!(before["topic_is_placeholder"], true);
+    // A device enrolls under the placeholder topic.
+    let early = Device::enroll(&s, 1).await;
+    assert_eq!(early.topic, placeholder);
+
+    let (st, e) = s
+        .api("PUT", "/api/v1/pushcert", Some(put_body(pki.path(), false)))
+        .await;
+    assert_eq!(st, 409, "{e}");
+    let msg = e["error"].as_str().unwrap();
+    assert!(msg.contains("1 enrolled device(s)"), "{msg}");
+    assert!(
+        msg.contains(&format!("{placeholder} (1 enrolled)")),
+        "{msg}"
+    );
+    assert!(msg.contains("allow_topic_change"), "{msg}");
+    let (st, put) = s
+        .api("PUT", "/api/v1/pushcert", Some(put_body(pki.path(), true)))
+        .await;
+    assert_eq!(st, 200, "{put}");
+    assert!(
+        put["warning"].as_str().unwrap().contains("1 enrolled"),
+        "{put}"
+    );
+    let topic = format!("com.apple.mgmt.External.{UUID}");
+    assert_eq!(put["topic"], topic.as_str());
+
+    // The early device is not pushed: its token is for the old topic.
+    let (_, out) = push(&s, &early.udid).await;
+    let entry = &out["push"][0];
+    assert_eq!(entry["status"], "skipped", "{out}");
+    assert_eq!(entry["reason"], "topic_mismatch", "{out}");
+    assert!(
+        entry["detail"].as_str().unwrap().contains(&placeholder),
+        "{out}"
+    );
+    assert!(apns.records().is_empty(), "{:?}", apns.records());
+    let dev = device(&s, &early.udid).await;
+    assert_eq!(dev["last_push"]["status"], "skipped", "{dev}");
+    assert_eq!(dev["token_invalid"], false, "{dev}");
+
+    // A device enrolled under the certificate's topic is pushed with it:
+    // the apns-topic is the certificate's, not the enrollment row's.
+    let late = Device::enroll(&s, 2).await;
+    assert_eq!(late.topic, topic);
+    let resp = queue(&s, &late.udid).await;
+    assert_eq!(resp["push"][0]["status"], "delivered", "{resp}");
+    let records = apns.records();
+    assert_eq!(records.len(), 1);
+    assert_eq!(header(&records[0], "apns-topic"), Some(topic.as_str()));
+
+    // Installing the same certificate again is no topic change for the
+    // device enrolled under it, but still is for the early one.
+    let (st, e) = s
+        .api("PUT", "/api/v1/pushcert", Some(put_body(pki.path(), false)))
+        .await;
+    assert_eq!(st, 409, "{e}");
+    let (st, _) = s
+        .api(
+            "POST",
+            &format!("/api/v1/devices/{}/unenroll", early.udid),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, put) = s
+        .api("PUT", "/api/v1/pushcert", Some(put_body(pki.path(), false)))
+        .await;
+    assert_eq!(st, 200, "{put}");
+    assert!(put.get("warning").is_none(), "{put}");
+    s.stop().await;
+}
+
+async fn wait_for_bulk(s: &Server, uuid: &str) -> Value {
+    for _ in 0..600 {
+        let (st, cmd) = s
+            .api("GET", &format!("/api/v1/commands/{uuid}"), None)
+            .await;
+        assert_eq!(st, 200, "{cmd}");
+        if cmd["push"]["done"] == true {
+            return cmd;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the pushes of {uuid} did not finish within a minute");
+}
+
+/// `POST /api/v1/commands`: one command for thousands of devices, queued
+/// in store batches (all or nothing), answered at once, pushed in the
+/// background through the one APNs client, outcomes stored, progress shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_for_many_devices_is_queued_and_pushed_in_the_background() {
+    let test = "a_command_for_many_devices_is_queued_and_pushed_in_the_background";
+    if !require_peer(test, &["openssl", "version"]) || !require_python(test, &["h2", "ssl"]) {
+        return;
+    }
+    let pki = tempdir();
+    make_pki(pki.path());
+    let (s, apns) = with_apns(pki.path()).await;
+    let topic = format!("com.apple.mgmt.External.{UUID}");
+    // 5,200 devices (more than one store batch), with UDIDs long enough for
+    // the request to pass 1 MiB. Every 1,000th has a token APNs rejects.
+    let long = "x".repeat(115);
+    let udid = |n: u16| format!("BULK-{n:05}-{long}");
+    const N: u16 = 5_200;
+    for n in 0..N {
+        let last = if n % 1000 == 7 { 0x02 } else { 0x01 };
+        seed(&s, &udid(n), &token_ending(n, last), &topic).await;
+    }
+    seed(
+        &s,
+        "BULK-OTHER-TOPIC",
+        &token_ending(9_001, 1),
+        "com.apple.mgmt.External.old",
+    )
+    .await;
+    seed(&s, "BULK-INVALID", &token_ending(9_002, 1), &topic).await;
+    let invalid = apple_mdm_protocol::EnrollmentId::device("BULK-INVALID");
+    s.app
+        .store
+        .mark_push_result(
+            &invalid,
+            &token_ending(9_002, 1),
+            &pippin_store::PushResult {
+                status: "failed".into(),
+                token_invalid: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    // Refused: neither or both target forms, ClearPasscode, not a list, too many.
+    for (body, why) in [
+        (json!({"request_type": "ProfileList"}), "no targets"),
+        (
+            json!({"request_type": "ProfileList", "all_enrolled": true, "devices": [{"udid": "A"}]}),
+            "both",
+        ),
+        (
+            json!({"request_type": "ClearPasscode", "all_enrolled": true}),
+            "ClearPasscode",
+        ),
+        (
+            json!({"request_type": "ProfileList", "devices": "A"}),
+            "not a list",
+        ),
+        (
+            json!({"request_type": "ProfileList", "devices": [{"user": "u"}]}),
+            "no udid",
+        ),
+        (json!({"all_enrolled": true}), "no request_type"),
+    ] {
+        let (st, e) = s.api("POST", "/api/v1/commands", Some(body)).await;
+        assert_eq!(st, 400, "{why}: {e}");
+    }
+    let many: Vec<Value> = (0..100_001)
+        .map(|n| json!({"udid": format!("D{n}")}))
+        .collect();
+    let (st, e) = s
+        .api(
+            "POST",
+            "/api/v1/commands",
+            Some(json!({"request_type": "ProfileList", "devices": many})),
+        )
+        .await;
+    assert_eq!(st, 413, "{e}");
+
+    // Unknown devices after the first batch: nothing stays queued.
+    let mut devices: Vec<Value> = (0..N).map(|n| json!({"udid": udid(n)})).collect();
+    devices.extend((0..3_000).map(|n| json!({"udid": format!("NO-SUCH-{n:05}-{}", &long[..110])})));
+    let body = json!({"request_type": "ProfileList", "devices": devices});
+    assert!(serde_json::to_vec(&body).unwrap().len() > 1024 * 1024);
+    let (st, e) = s.api("POST", "/api/v1/commands", Some(body)).await;
+    assert_eq!(st, 404, "{e}");
+    assert_eq!(device(&s, &udid(0)).await["queue_depth"], 0);
+    assert_eq!(device(&s, &udid(N - 1)).await["queue_depth"], 0);
+    assert!(apns.records().is_empty());
+
+    // The real thing: every seeded device, twice listed, plus the two that
+    // are not pushed.
+    let mut devices: Vec<Value> = (0..N).map(|n| json!({"udid": udid(n)})).collect();
+    devices.extend((0..10).map(|n| json!({"udid": udid(n), "user": null})));
+    devices.push(json!({"udid": "BULK-OTHER-TOPIC"}));
+    devices.push(json!({"udid": "BULK-INVALID"}));
+    let started = std::time::Instant::now();
+    let (st, out) = s
+        .api(
+            "POST",
+            "/api/v1/commands",
+            Some(json!({"request_type": "ProfileList", "priority": 3, "devices": devices})),
+        )
+        .await;
+    assert_eq!(st, 202, "{out}");
+    assert_eq!(out["targets"], u64::from(N) + 2, "{out}");
+    let uuid = out["command_uuid"].as_str().unwrap().to_owned();
+    let cmd = wait_for_bulk(&s, &uuid).await;
+    let took = started.elapsed();
+    let progress = &cmd["push"];
+    assert_eq!(progress["targets"], u64::from(N) + 2, "{cmd}");
+    assert_eq!(progress["pushed"], u64::from(N), "{progress}");
+    assert_eq!(progress["failed"], 6, "{progress}");
+    assert_eq!(progress["delivered"], u64::from(N) - 6, "{progress}");
+    assert_eq!(progress["skipped"], 2, "{progress}");
+    assert_eq!(progress["topic_mismatch"], 1, "{progress}");
+    assert_eq!(cmd["target_count"], u64::from(N) + 2);
+    assert_eq!(
+        cmd["counts"]["queued"],
+        u64::from(N) + 2,
+        "{}",
+        cmd["counts"]
+    );
+    assert_eq!(cmd["targets"].as_array().unwrap().len(), 1000);
+    assert_eq!(cmd["targets_truncated"], true);
+    assert_eq!(cmd["priority"], 3);
+    // APNs saw each pushable device once, on one connection.
+    let records = apns.records();
+    assert_eq!(records.len(), usize::from(N));
+    let paths: std::collections::HashSet<&str> = records
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths.len(), usize::from(N));
+    assert!(records.iter().all(|r| r["connection"] == 1));
+    // Outcomes are stored.
+    let dev = device(&s, &udid(4_321)).await;
+    assert_eq!(dev["last_push"]["status"], "delivered", "{dev}");
+    assert_eq!(dev["last_push"]["http_status"], 200, "{dev}");
+    assert_eq!(dev["queue_depth"], 1);
+    let dev = device(&s, &udid(1_007)).await;
+    assert_eq!(dev["token_invalid"], true, "{dev}");
+    let dev = device(&s, "BULK-OTHER-TOPIC").await;
+    assert_eq!(dev["last_push"]["status"], "skipped", "{dev}");
+    eprintln!("bulk command for {} devices: {took:?}", N + 2);
+
+    // Every enrolled device: the seeded ones and no other.
+    let (st, out) = s
+        .api(
+            "POST",
+            "/api/v1/commands",
+            Some(json!({"request_type": "DeviceInformation", "all_enrolled": true})),
+        )
+        .await;
+    assert_eq!(st, 202, "{out}");
+    assert_eq!(out["targets"], u64::from(N) + 2, "{out}");
+    let cmd = wait_for_bulk(&s, out["command_uuid"].as_str().unwrap()).await;
+    // Six tokens are now marked invalid (and the one seeded so).
+    assert_eq!(cmd["push"]["pushed"], u64::from(N) - 6, "{}", cmd["push"]);
+    assert_eq!(cmd["push"]["skipped"], 8, "{}", cmd["push"]);
+    assert_eq!(apns.records().len(), usize::from(N) * 2 - 6);
+    let (_, audit) = s.api("GET", "/api/v1/audit", None).await;
+    let bulk = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "queue_bulk_command")
+        .count();
+    assert_eq!(bulk, 2, "{audit}");
+    s.stop().await;
 }

@@ -62,7 +62,7 @@ pub(crate) const ENROLLMENT_COLUMNS: &str = "device, user_key, enrolled, serial_
     push_token, push_magic, unlock_token IS NOT NULL, bootstrap_token IS NOT NULL, \
     awaiting_configuration, user_short_name, user_long_name, identity_sha256, token_invalid, \
     push_at, push_status, push_reason, created_at, authenticated_at, token_updated_at, \
-    checked_out_at, last_seen_at";
+    checked_out_at, last_seen_at, push_http_status, push_apns_id, push_unregistered_at";
 
 /// Reading a result row, whatever the database.
 pub(crate) trait Columns {
@@ -85,6 +85,14 @@ pub(crate) fn enrollment_from_row(r: &impl Columns) -> Result<Enrollment> {
             at,
             status,
             reason: r.opt_string(24)?,
+            http_status: r
+                .opt_int(30)?
+                .map(|s| {
+                    u16::try_from(s).map_err(|_| Error::corrupt("push_http_status", s.to_string()))
+                })
+                .transpose()?,
+            apns_id: r.opt_string(31)?,
+            unregistered_at: r.opt_int(32)?,
             token_invalid,
         }),
         _ => None,

@@ -144,8 +144,8 @@ pub use error::{Error, Result};
 pub use model::{
     AuditEntry, AuditRecord, AuthenticateRecord, CommandRecord, CommandTarget, CompletedCommand,
     Enrollment, EnrollmentPage, EntryState, Inventory, InventoryItem, InventoryKind, ListQuery,
-    MAX_PAGE, NewCommand, NextCommand, PushResult, PushTarget, ReportOutcome, Sha256,
-    TokenUpdateRecord, UnixMillis,
+    MAX_PAGE, MAX_PUSH_BATCH, NewCommand, NextCommand, PushRecord, PushResult, PushTarget,
+    ReportOutcome, Sha256, TokenUpdateRecord, TopicCount, UnixMillis,
 };
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresConfig, PostgresStore};
@@ -252,10 +252,31 @@ pub trait Store: Send + Sync + 'static {
 
     // --- Push ----------------------------------------------------------------
 
-    /// Stores the outcome of a push. `token_invalid` marks the token as
-    /// invalid until the next `TokenUpdate` (a later result without it does
-    /// not clear the mark).
-    async fn mark_push_result(&self, id: &EnrollmentId, result: &PushResult) -> Result<()>;
+    /// Stores the outcome of a push sent to the device token `token`.
+    ///
+    /// `result.token_invalid` marks the enrollment's token invalid until its
+    /// next `TokenUpdate`, but only when that push went to the token the
+    /// enrollment has now, and, when APNs gave the time the token stopped
+    /// being valid (`unregistered_at`), only when the token was not updated
+    /// after it: a `TokenUpdate` that arrived while the push was under way
+    /// keeps its fresh token. A later result without the mark does not
+    /// clear it. [`Error::UnknownEnrollment`] for an unknown enrollment.
+    async fn mark_push_result(
+        &self,
+        id: &EnrollmentId,
+        token: &[u8],
+        result: &PushResult,
+    ) -> Result<()>;
+
+    /// Stores many push outcomes in one transaction, each as
+    /// [`mark_push_result`](Self::mark_push_result) does; at most
+    /// [`MAX_PUSH_BATCH`] ([`Error::BatchTooLarge`]). Unknown enrollments
+    /// are left out; returns how many were stored.
+    async fn mark_push_results(&self, records: &[PushRecord]) -> Result<u64>;
+
+    /// The push topics of the enrolled enrollments, each with how many use
+    /// it, most used first (then by topic).
+    async fn enrolled_topics(&self) -> Result<Vec<TopicCount>>;
 
     /// Where to push for each of `ids`, in their order, leaving out unknown
     /// enrollments, enrollments not enrolled, and those whose token is marked
@@ -269,6 +290,15 @@ pub trait Store: Send + Sync + 'static {
     /// with this UUID was ever queued, [`Error::UnknownEnrollment`] when an id
     /// is not stored, [`Error::NoTargets`] when `ids` is empty.
     async fn enqueue(&self, ids: &[EnrollmentId], cmd: NewCommand) -> Result<()>;
+
+    /// Queues the already queued command `uuid` for more enrollments (a
+    /// command for many devices is queued in batches; the new entries take
+    /// the command's priority and queue time), all or nothing, at
+    /// most [`MAX_PUSH_BATCH`] ([`Error::BatchTooLarge`]). Enrollments it
+    /// is queued for already are left out; returns how many were added.
+    /// [`QueueError::UnknownCommand`] for an unknown command,
+    /// [`Error::UnknownEnrollment`] when an id is not stored.
+    async fn enqueue_more(&self, uuid: &str, ids: &[EnrollmentId]) -> Result<u64>;
 
     /// Applies a command report from `id` and picks the command to answer
     /// with, in one transaction.

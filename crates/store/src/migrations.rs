@@ -35,6 +35,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0003_dep.sql"),
     },
     Migration {
+        version: 4,
+        name: "push",
+        sql: include_str!("../migrations/sqlite/0004_push.sql"),
+    },
+    Migration {
         version: 5,
         name: "dep_assign",
         sql: include_str!("../migrations/sqlite/0005_dep_assign.sql"),
@@ -58,6 +63,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 3,
         name: "dep",
         sql: include_str!("../migrations/postgres/0003_dep.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "push",
+        sql: include_str!("../migrations/postgres/0004_push.sql"),
     },
     Migration {
         version: 5,

@@ -77,16 +77,50 @@ pub struct TokenUpdateRecord {
 /// The outcome of the last APNs push to an enrollment.
 #[derive(Clone, Debug, Default, Eq, PartialEq)]
 pub struct PushResult {
-    /// When APNs answered.
+    /// When APNs answered (or the push was given up).
     pub at: UnixMillis,
-    /// The HTTP status APNs answered, as text (`200`, `410`, ...), or a
-    /// transport failure's short name.
+    /// The outcome, in the caller's words (`delivered`, `failed`, ...).
     pub status: String,
-    /// APNs' `reason` (`BadDeviceToken`, `Unregistered`, ...).
+    /// Why it failed: APNs' `reason` (`BadDeviceToken`, `Unregistered`,
+    /// ...) or why there was no answer.
     pub reason: Option<String>,
+    /// The HTTP status APNs answered with; `None` when there was no answer.
+    pub http_status: Option<u16>,
+    /// The `apns-id` APNs answered with.
+    pub apns_id: Option<String>,
+    /// For `410 Unregistered`: when APNs says the token stopped being valid.
+    pub unregistered_at: Option<UnixMillis>,
     /// The push token is no longer valid: no push is sent to this enrollment
-    /// until its next `TokenUpdate`.
+    /// until its next `TokenUpdate`. On reading, whether the enrollment's
+    /// token is marked invalid now.
     pub token_invalid: bool,
+}
+
+/// The outcome of a push to one enrollment, for
+/// [`Store::mark_push_results`](crate::Store::mark_push_results).
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct PushRecord {
+    /// The enrollment pushed.
+    pub id: EnrollmentId,
+    /// The device token the push was sent to.
+    pub token: Vec<u8>,
+    /// What happened.
+    pub result: PushResult,
+}
+
+/// The most push results one
+/// [`Store::mark_push_results`](crate::Store::mark_push_results) call
+/// stores, and the most enrollments one
+/// [`Store::enqueue_more`](crate::Store::enqueue_more) call takes.
+pub const MAX_PUSH_BATCH: usize = 10_000;
+
+/// A push topic enrolled enrollments use, and how many use it.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct TopicCount {
+    /// The topic (`com.apple.mgmt.…`).
+    pub topic: String,
+    /// How many enrolled enrollments (device and user channels) use it.
+    pub enrollments: u64,
 }
 
 /// Where to push to wake an enrollment.

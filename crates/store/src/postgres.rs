@@ -23,8 +23,9 @@ use crate::error::{Error, Result};
 use crate::migrations::{self, POSTGRES};
 use crate::model::{
     AuditEntry, AuditRecord, AuthenticateRecord, CommandRecord, CompletedCommand, Enrollment,
-    EnrollmentPage, EntryState, Inventory, InventoryItem, InventoryKind, ListQuery, NewCommand,
-    NextCommand, PushResult, PushTarget, ReportOutcome, Sha256, TokenUpdateRecord, UnixMillis,
+    EnrollmentPage, EntryState, Inventory, InventoryItem, InventoryKind, ListQuery, MAX_PUSH_BATCH,
+    NewCommand, NextCommand, PushRecord, PushResult, PushTarget, ReportOutcome, Sha256,
+    TokenUpdateRecord, TopicCount, UnixMillis,
 };
 use crate::{
     DepAssignFailure, DepAssignment, DepDevice, DepDeviceCounts, DepDeviceEvent, DepDevicePage,
@@ -704,33 +705,177 @@ impl Store for PostgresStore {
         self.device_secret(id, Secret::Unlock).await
     }
 
-    async fn mark_push_result(&self, id: &EnrollmentId, result: &PushResult) -> Result<()> {
-        let (device, user) = key(id)?;
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(
-                "UPDATE enrollments SET push_at = $3, push_status = $4, push_reason = $5,
-                     token_invalid = (token_invalid OR $6)
-                 WHERE device = $1 AND user_key = $2",
-            )
-            .await?;
-        let n = c
-            .execute(
-                &stmt,
-                &[
-                    &device,
-                    &user,
-                    &result.at,
-                    &result.status,
-                    &result.reason,
-                    &result.token_invalid,
-                ],
-            )
-            .await?;
-        if n == 0 {
+    async fn mark_push_result(
+        &self,
+        id: &EnrollmentId,
+        token: &[u8],
+        result: &PushResult,
+    ) -> Result<()> {
+        let record = PushRecord {
+            id: id.clone(),
+            token: token.to_vec(),
+            result: result.clone(),
+        };
+        if self
+            .mark_push_results(std::slice::from_ref(&record))
+            .await?
+            == 0
+        {
+            key(id)?;
             return Err(unknown(id));
         }
         Ok(())
+    }
+
+    async fn mark_push_results(&self, records: &[PushRecord]) -> Result<u64> {
+        if records.len() > MAX_PUSH_BATCH {
+            return Err(Error::BatchTooLarge {
+                len: records.len(),
+                max: MAX_PUSH_BATCH,
+            });
+        }
+        // One row per enrollment: the last record of each wins, as if
+        // stored one after the other.
+        let mut last = std::collections::HashMap::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            last.insert(key(&r.id)?, i);
+        }
+        let mut picked: Vec<usize> = last.into_values().collect();
+        picked.sort_unstable();
+        let n = picked.len();
+        let (mut devices, mut users) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut at, mut status, mut reason) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut http, mut apns_id, mut gone) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut invalid, mut tokens) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for i in picked {
+            let r = &records[i];
+            let (d, u) = key(&r.id)?;
+            devices.push(d);
+            users.push(u);
+            at.push(r.result.at);
+            status.push(r.result.status.as_str());
+            reason.push(r.result.reason.as_deref());
+            http.push(r.result.http_status.map(i32::from));
+            apns_id.push(r.result.apns_id.as_deref());
+            gone.push(r.result.unregistered_at);
+            invalid.push(r.result.token_invalid);
+            tokens.push(r.token.as_slice());
+        }
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "UPDATE enrollments e SET push_at = u.at, push_status = u.status,
+                     push_reason = u.reason, push_http_status = u.http,
+                     push_apns_id = u.apns_id, push_unregistered_at = u.gone,
+                     token_invalid = CASE
+                         WHEN u.invalid AND e.push_token = u.token
+                              AND (u.gone IS NULL OR e.token_updated_at IS NULL
+                                   OR e.token_updated_at <= u.gone)
+                         THEN TRUE ELSE e.token_invalid END
+                 FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[],
+                             $6::INTEGER[], $7::TEXT[], $8::BIGINT[], $9::BOOLEAN[],
+                             $10::BYTEA[])
+                      AS u (device, user_key, at, status, reason, http, apns_id, gone,
+                            invalid, token)
+                 WHERE e.device = u.device COLLATE \"C\" AND e.user_key = u.user_key COLLATE \"C\"",
+            )
+            .await?;
+        let stored = c
+            .execute(
+                &stmt,
+                &[
+                    &devices, &users, &at, &status, &reason, &http, &apns_id, &gone, &invalid,
+                    &tokens,
+                ],
+            )
+            .await?;
+        Ok(stored)
+    }
+
+    async fn enrolled_topics(&self) -> Result<Vec<TopicCount>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT topic, COUNT(*) FROM enrollments
+                 WHERE enrolled AND topic IS NOT NULL
+                 GROUP BY topic ORDER BY COUNT(*) DESC, topic",
+            )
+            .await?;
+        c.query(&stmt, &[])
+            .await?
+            .iter()
+            .map(|r| {
+                let n: i64 = r.try_get(1)?;
+                Ok(TopicCount {
+                    topic: r.try_get(0)?,
+                    enrollments: u64::try_from(n)
+                        .map_err(|_| Error::corrupt("COUNT(*)", n.to_string()))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn enqueue_more(&self, uuid: &str, ids: &[EnrollmentId]) -> Result<u64> {
+        if ids.len() > MAX_PUSH_BATCH {
+            return Err(Error::BatchTooLarge {
+                len: ids.len(),
+                max: MAX_PUSH_BATCH,
+            });
+        }
+        let ids = dedup(ids);
+        let (devices, users) = key_arrays(&ids)?;
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let head = tx
+            .prepare_cached("SELECT pk, priority, queued_at FROM commands WHERE uuid = $1")
+            .await?;
+        let Some(h) = tx.query_opt(&head, &[&uuid]).await? else {
+            return Err(QueueError::UnknownCommand(uuid.to_owned()).into());
+        };
+        let (command, priority, queued_at): (i64, i32, i64) =
+            (h.try_get(0)?, h.try_get(1)?, h.try_get(2)?);
+        let lookup = tx
+            .prepare_cached(
+                "SELECT k.ord, e.pk
+                 FROM unnest($1::TEXT[], $2::TEXT[]) WITH ORDINALITY AS k (device, user_key, ord)
+                 LEFT JOIN enrollments e
+                   ON e.device = k.device COLLATE \"C\" AND e.user_key = k.user_key COLLATE \"C\"
+                 ORDER BY k.ord",
+            )
+            .await?;
+        let mut pks = Vec::with_capacity(ids.len());
+        for (r, id) in tx
+            .query(&lookup, &[&devices, &users])
+            .await?
+            .iter()
+            .zip(&ids)
+        {
+            match r.try_get::<_, Option<i64>>(1)? {
+                Some(pk) => pks.push(pk),
+                None => return Err(unknown(id)),
+            }
+        }
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO queue (enrollment, command, priority, queued_at, state)
+                 SELECT e, $2, $3, $4, 'queued' FROM unnest($1::BIGINT[]) WITH ORDINALITY AS t (e, ord)
+                 ORDER BY ord
+                 ON CONFLICT (command, enrollment) DO NOTHING",
+            )
+            .await?;
+        let added = tx
+            .execute(&insert, &[&pks, &command, &priority, &queued_at])
+            .await?;
+        tx.commit().await?;
+        Ok(added)
     }
 
     async fn push_targets(&self, ids: &[EnrollmentId]) -> Result<Vec<PushTarget>> {

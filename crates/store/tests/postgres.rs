@@ -23,7 +23,7 @@ const URL_VAR: &str = "PIPPIN_TEST_POSTGRES_URL";
 
 /// The latest migration's version, and how many migrations there are.
 const SCHEMA_VERSION: i64 = 5;
-const MIGRATIONS: i64 = 4;
+const MIGRATIONS: i64 = 5;
 
 /// The test database's URL, or `None` (after a loud notice) when the tests
 /// are to be skipped.

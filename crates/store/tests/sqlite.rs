@@ -12,7 +12,7 @@ use pippin_store::{EntryState, Error, SqliteStore, Store};
 
 /// The latest migration's version, and how many migrations there are.
 const SCHEMA_VERSION: i64 = 5;
-const MIGRATIONS: i64 = 4;
+const MIGRATIONS: i64 = 5;
 
 macro_rules! on_memory_and_file {
     ($($name:ident),* $(,)?) => {

@@ -19,8 +19,8 @@ use crate::error::{Error, Result};
 use crate::migrations::{self, SQLITE};
 use crate::model::{
     AuditEntry, AuditRecord, AuthenticateRecord, CommandRecord, EnrollmentPage, Inventory,
-    InventoryKind, ListQuery, NewCommand, PushResult, PushTarget, ReportOutcome, Sha256,
-    TokenUpdateRecord, UnixMillis,
+    InventoryKind, ListQuery, MAX_PUSH_BATCH, NewCommand, PushRecord, PushResult, PushTarget,
+    ReportOutcome, Sha256, TokenUpdateRecord, TopicCount, UnixMillis,
 };
 use crate::{
     DepAssignFailure, DepAssignment, DepDevice, DepDeviceCounts, DepDeviceEvent, DepDevicePage,
@@ -434,10 +434,51 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn mark_push_result(&self, id: &EnrollmentId, result: &PushResult) -> Result<()> {
+    async fn mark_push_result(
+        &self,
+        id: &EnrollmentId,
+        token: &[u8],
+        result: &PushResult,
+    ) -> Result<()> {
         let key = owned_key(id)?;
+        let token = token.to_vec();
         let result = result.clone();
-        self.write(move |c| ops::mark_push_result(c, &key, &result))
+        self.write(move |c| ops::mark_push_result(c, &key, &token, &result))
+            .await
+    }
+
+    async fn mark_push_results(&self, records: &[PushRecord]) -> Result<u64> {
+        if records.len() > MAX_PUSH_BATCH {
+            return Err(Error::BatchTooLarge {
+                len: records.len(),
+                max: MAX_PUSH_BATCH,
+            });
+        }
+        let records = records
+            .iter()
+            .map(|r| Ok((owned_key(&r.id)?, r.clone())))
+            .collect::<Result<Vec<_>>>()?;
+        self.write(move |c| ops::mark_push_results(c, &records))
+            .await
+    }
+
+    async fn enrolled_topics(&self) -> Result<Vec<TopicCount>> {
+        self.read(ops::enrolled_topics).await
+    }
+
+    async fn enqueue_more(&self, uuid: &str, ids: &[EnrollmentId]) -> Result<u64> {
+        if ids.len() > MAX_PUSH_BATCH {
+            return Err(Error::BatchTooLarge {
+                len: ids.len(),
+                max: MAX_PUSH_BATCH,
+            });
+        }
+        let keys = dedup(ids)
+            .iter()
+            .map(owned_key)
+            .collect::<Result<Vec<_>>>()?;
+        let uuid = uuid.to_owned();
+        self.write(move |c| ops::enqueue_more(c, &uuid, &keys))
             .await
     }
 

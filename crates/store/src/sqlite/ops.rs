@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::model::{
     AuditEntry, AuditRecord, AuthenticateRecord, CommandRecord, CompletedCommand, Enrollment,
     EnrollmentPage, EntryState, Inventory, InventoryItem, InventoryKind, NewCommand, NextCommand,
-    PushResult, PushTarget, ReportOutcome, Sha256, TokenUpdateRecord, UnixMillis,
+    PushRecord, PushResult, PushTarget, ReportOutcome, Sha256, TokenUpdateRecord, TopicCount,
+    UnixMillis,
 };
 
 /// `(device, user_key)`.
@@ -349,25 +350,109 @@ pub(super) fn device_secret(
     Ok(v.flatten())
 }
 
-pub(super) fn mark_push_result(c: &mut Connection, key: &Key, r: &PushResult) -> Result<()> {
-    let n = c
-        .prepare_cached(
-            "UPDATE enrollments SET push_at = ?3, push_status = ?4, push_reason = ?5,
-                 token_invalid = (token_invalid OR ?6)
-             WHERE device = ?1 AND user_key = ?2",
-        )?
-        .execute(params![
-            key.0,
-            key.1,
-            r.at,
-            r.status,
-            r.reason,
-            r.token_invalid
-        ])?;
+/// Stores a push outcome; the token is marked invalid only while it is the
+/// one pushed, and not updated after APNs's Unregistered time.
+const MARK_PUSH_RESULT: &str = "UPDATE enrollments SET push_at = ?3, push_status = ?4,
+         push_reason = ?5, push_http_status = ?6, push_apns_id = ?7,
+         push_unregistered_at = ?8,
+         token_invalid = CASE
+             WHEN ?9 AND push_token = ?10
+                  AND (?8 IS NULL OR token_updated_at IS NULL OR token_updated_at <= ?8)
+             THEN 1 ELSE token_invalid END
+     WHERE device = ?1 AND user_key = ?2";
+
+pub(super) fn mark_push_result(
+    c: &mut Connection,
+    key: &Key,
+    token: &[u8],
+    r: &PushResult,
+) -> Result<()> {
+    let n = c.prepare_cached(MARK_PUSH_RESULT)?.execute(params![
+        key.0,
+        key.1,
+        r.at,
+        r.status,
+        r.reason,
+        r.http_status,
+        r.apns_id,
+        r.unregistered_at,
+        r.token_invalid,
+        token
+    ])?;
     if n == 0 {
         return Err(unknown(key));
     }
     Ok(())
+}
+
+pub(super) fn mark_push_results(c: &mut Connection, records: &[(Key, PushRecord)]) -> Result<u64> {
+    let tx = immediate(c)?;
+    let mut stored = 0u64;
+    {
+        let mut update = tx.prepare_cached(MARK_PUSH_RESULT)?;
+        for (key, r) in records {
+            let p = &r.result;
+            let n = update.execute(params![
+                key.0,
+                key.1,
+                p.at,
+                p.status,
+                p.reason,
+                p.http_status,
+                p.apns_id,
+                p.unregistered_at,
+                p.token_invalid,
+                r.token
+            ])?;
+            stored += u64::try_from(n).unwrap_or(0);
+        }
+    }
+    tx.commit()?;
+    Ok(stored)
+}
+
+pub(super) fn enrolled_topics(c: &Connection) -> Result<Vec<TopicCount>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT topic, COUNT(*) FROM enrollments
+         WHERE enrolled = 1 AND topic IS NOT NULL
+         GROUP BY topic ORDER BY COUNT(*) DESC, topic",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (topic, n) = row?;
+        out.push(TopicCount {
+            topic,
+            enrollments: u64::try_from(n).map_err(|_| Error::corrupt("COUNT(*)", n.to_string()))?,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn enqueue_more(c: &mut Connection, uuid: &str, keys: &[Key]) -> Result<u64> {
+    let tx = immediate(c)?;
+    let command: Option<(i64, i64, i64)> = tx
+        .prepare_cached("SELECT pk, priority, queued_at FROM commands WHERE uuid = ?1")?
+        .query_row([uuid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((command, priority, queued_at)) = command else {
+        return Err(QueueError::UnknownCommand(uuid.to_owned()).into());
+    };
+    let mut added = 0u64;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO queue (enrollment, command, priority, queued_at, state)
+             VALUES (?1, ?2, ?3, ?4, 'queued')
+             ON CONFLICT (command, enrollment) DO NOTHING",
+        )?;
+        for key in keys {
+            let enrollment = pk(&tx, &key.0, &key.1)?.ok_or_else(|| unknown(key))?;
+            let n = insert.execute(params![enrollment, command, priority, queued_at])?;
+            added += u64::try_from(n).unwrap_or(0);
+        }
+    }
+    tx.commit()?;
+    Ok(added)
 }
 
 pub(super) fn push_targets(c: &Connection, keys: &[Key]) -> Result<Vec<PushTarget>> {

@@ -5,8 +5,10 @@
 #![allow(dead_code, unreachable_pub)]
 
 mod dep;
+mod push;
 
 pub use dep::*;
+pub use push::*;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -439,22 +441,26 @@ pub async fn push_results_and_targets(s: &dyn Store) {
 
     s.mark_push_result(
         &b,
+        b"PT-B",
         &PushResult {
             at: 10,
             status: "410".into(),
             reason: Some("Unregistered".into()),
             token_invalid: true,
+            ..PushResult::default()
         },
     )
     .await
     .unwrap();
     s.mark_push_result(
         &a,
+        b"PT-A",
         &PushResult {
             at: 11,
             status: "200".into(),
             reason: None,
             token_invalid: false,
+            ..PushResult::default()
         },
     )
     .await
@@ -468,6 +474,7 @@ pub async fn push_results_and_targets(s: &dyn Store) {
             status: "410".into(),
             reason: Some("Unregistered".into()),
             token_invalid: true,
+            ..PushResult::default()
         })
     );
     let ea = s.get_enrollment(&a).await.unwrap().unwrap();
@@ -509,11 +516,13 @@ pub async fn push_results_and_targets(s: &dyn Store) {
     // A success does not clear the mark; the next TokenUpdate does.
     s.mark_push_result(
         &b,
+        b"PT-B",
         &PushResult {
             at: 12,
             status: "200".into(),
             reason: None,
             token_invalid: false,
+            ..PushResult::default()
         },
     )
     .await
@@ -532,7 +541,7 @@ pub async fn push_results_and_targets(s: &dyn Store) {
     );
 
     assert!(matches!(
-        s.mark_push_result(&device("PT-NONE"), &PushResult::default())
+        s.mark_push_result(&device("PT-NONE"), b"x", &PushResult::default())
             .await,
         Err(Error::UnknownEnrollment(_))
     ));
@@ -1434,6 +1443,11 @@ macro_rules! for_each_conformance_test {
             identity_binding,
             bootstrap_token_escrow,
             push_results_and_targets,
+            push_results_mark_only_the_token_pushed,
+            push_results_keep_tokens_updated_after_unregistered,
+            push_results_in_batches,
+            enrolled_topics_are_counted,
+            commands_are_queued_in_batches,
             touch_is_throttled,
             queue_order_and_reports,
             bad_reports_change_nothing,
