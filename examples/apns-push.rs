@@ -1,14 +1,19 @@
 //! Sends an MDM push to one device through APNs and prints the outcome.
 //!
 //! ```text
+//! apns-push --cert PEM --key PEM [--p12 FILE --password P] --endpoint URL [--ca PEM]
+//!     --token HEX --push-magic UUID [--topic T] [--count N]
+//!
 //! cargo run --example apns-push -- --cert push.pem --key push.key \
 //!     --endpoint production --token HEX --push-magic UUID [--topic T] [--count N]
 //! cargo run --example apns-push -- --p12 push.p12 --password-env P12_PASSWORD \
-//!     --token HEX --push-magic UUID
+//!     --endpoint sandbox --token HEX --push-magic UUID
 //! ```
 //!
-//! One JSON object per push on stdout; with `--count`, a last line sums
-//! them up with the rate in pushes per second.
+//! One JSON object per push on stdout: `status` is the HTTP status APNs
+//! answered with, or `null` with an `error` when there was no answer. With
+//! `--count`, a last line (`"summary": true`) sums them up with the rate in
+//! pushes per second.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,16 +27,17 @@ use serde_json::{Map, Value, json};
 
 /// Send an MDM push (`{"mdm":"PUSH_MAGIC"}`) to one device through APNs,
 /// with the MDM push certificate as TLS client identity, and print APNs's
-/// answer as one JSON object: `status` (the HTTP status, or `error` when
-/// there was no answer), `apns_id`, `reason` when APNs gave one and
-/// `verdict` (delivered, retry_later, drop_token, fix_certificate,
-/// bad_request).
+/// answer as one JSON object: `status` (the numeric HTTP status, or null
+/// when there was no answer, with `error` saying why), `apns_id`, `reason`
+/// and `timestamp` when APNs gave them, and `verdict` (delivered,
+/// retry_later, drop_token, fix_certificate, bad_request).
 ///
 /// The push certificate comes either as two PEM files (--cert and --key;
 /// the key unencrypted RSA, PKCS #1 or PKCS #8) or as one PKCS #12 file
 /// (--p12, as Keychain Access or `openssl pkcs12 -export` writes it) with
-/// its password (--password, or --password-env naming an environment
-/// variable that holds it, which keeps it out of `ps` and shell history).
+/// its password: --password P, or --password-env VAR naming an environment
+/// variable that holds it. A password given with --password is visible to
+/// other users in `ps` and stays in shell history; prefer --password-env.
 ///
 /// Exit status: 0 when every push was delivered, 1 when one was not or the
 /// push could not be attempted, 2 for bad arguments.
@@ -53,7 +59,8 @@ struct Args {
     /// instead of --cert and --key.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["cert", "key"])]
     p12: Option<PathBuf>,
-    /// The PKCS #12 file's password [default: empty].
+    /// The PKCS #12 file's password [default: empty]. Visible to other
+    /// users in `ps` and kept in shell history: prefer --password-env.
     #[arg(
         long,
         value_name = "P",
@@ -62,7 +69,7 @@ struct Args {
     )]
     password: Option<String>,
     /// The name of an environment variable holding the PKCS #12 file's
-    /// password.
+    /// password (kept out of `ps` and shell history).
     #[arg(long, value_name = "VAR", requires = "p12")]
     password_env: Option<String>,
     /// Where to send: `production` (api.push.apple.com), `sandbox`
@@ -128,9 +135,9 @@ fn report(result: &PushResult) -> Value {
             }
         }
         Err(e) => {
-            o.insert("status".into(), json!("error"));
+            o.insert("status".into(), Value::Null);
             o.insert("apns_id".into(), Value::Null);
-            o.insert("reason".into(), json!(e.to_string()));
+            o.insert("error".into(), json!(e.to_string()));
         }
     }
     o.insert(
@@ -198,6 +205,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         println!(
             "{}",
             json!({
+                "summary": true,
                 "pushes": n,
                 "delivered": delivered,
                 "failed": n - delivered,
