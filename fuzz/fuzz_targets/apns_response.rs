@@ -1,6 +1,7 @@
-//! APNs response parsing: the first byte picks a status, the next two an
+//! APNs response parsing: the first byte picks a status, the next an
 //! `apns-id` length, the rest is split between header and body. Parsing and
-//! the verdict must never panic.
+//! the verdict must never panic. The body is also read as the debug data of
+//! a GOAWAY frame (APNs puts the same `{"reason": …}` JSON there).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -28,4 +29,7 @@ fuzz_target!(|data: &[u8]| {
     if let Some(reason) = &parsed.reason {
         assert_eq!(&apns::Reason::parse(reason.as_str()), reason);
     }
+    let goaway = apns::goaway_reason(body);
+    assert_eq!(goaway, parsed.reason, "the same JSON gives the same reason");
+    let _ = apns::goaway_verdict(goaway.as_ref(), u32::from(status), &apns::RetryPolicy::default());
 });
