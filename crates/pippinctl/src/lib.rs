@@ -733,7 +733,8 @@ mod tests {
 
     #[test]
     fn token_files_go_as_text_or_base64() {
-        let smime = b"MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime\r\n\r\nMIAGCSqG\r\n";
+        let smime =
+            b"MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime\r\n\r\nMIAGCSqG\r\n";
         assert_eq!(
             token_upload(smime.to_vec()),
             json!({ "token": String::from_utf8(smime.to_vec()).unwrap() })
