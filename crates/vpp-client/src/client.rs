@@ -252,6 +252,21 @@ impl VppClient {
         E: Endpoint<Output = P>,
         P: Page,
     {
+        self.walk_async(make, async |e| sink(e)).await
+    }
+
+    /// [`walk`](Self::walk) with an asynchronous sink: the next page is
+    /// asked for only once `sink` has taken the last one (a service stores
+    /// each page before reading the next, holding one at a time).
+    pub async fn walk_async<E, P>(
+        &self,
+        make: impl Fn(u32) -> E,
+        mut sink: impl AsyncFnMut(WalkEvent<P::Item>),
+    ) -> Result<WalkSummary>
+    where
+        E: Endpoint<Output = P>,
+        P: Page,
+    {
         let mut walker = PageWalker::<P>::new(self.config.walk.clone());
         let mut restarts = 0;
         loop {
@@ -274,9 +289,9 @@ impl VppClient {
                     WalkEvent::Failed { error } => return Err(error),
                     e @ WalkEvent::Restarted { .. } => {
                         restarts += 1;
-                        sink(e);
+                        sink(e).await;
                     }
-                    e => sink(e),
+                    e => sink(e).await,
                 }
             }
             if let Some(page) = walker.poll_request(Instant::now()) {
