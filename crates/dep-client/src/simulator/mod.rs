@@ -9,13 +9,13 @@
 //!   (`400`), unknown credentials, bad signatures and replayed nonces
 //!   (`401`), and issues session tokens that expire after
 //!   [`SimulatorConfig::session_ttl`] (then `401 UNAUTHORIZED`);
-//! - after [`Simulator::restart`] every old session gets `403 FORBIDDEN`;
+//! - after [`SimServer::restart`] every old session gets `403 FORBIDDEN`;
 //! - error bodies are quoted JSON strings (`"EXPIRED_CURSOR"`) by default,
 //!   or bare words, or JSON objects ([`ErrorStyle`]);
 //! - fetch pages through a snapshot of the devices with signed cursors;
 //!   fetching again with a finished cursor is `EXHAUSTED_CURSOR`; sync
 //!   returns the add / modify / delete events since a cursor; cursors
-//!   expire (`EXPIRED_CURSOR`, also on [`Simulator::expire_cursors`]) and
+//!   expire (`EXPIRED_CURSOR`, also on [`SimServer::expire_cursors`]) and
 //!   forged ones are `INVALID_CURSOR`;
 //! - profiles are defined, fetched, assigned (with `PUT`, like `depsim`;
 //!   `POST` too unless [`SimulatorConfig::assign_put_only`]) and removed,
@@ -26,9 +26,9 @@
 //!   only for clients announcing an `X-Server-Protocol-Version` that has it
 //!   (9 for `THROTTLED`, 10 for `retry_after_seconds`; older clients get
 //!   `FAILED` for those devices);
-//! - failed assignments on demand ([`Simulator::fail_assign`]): `500`, or
+//! - failed assignments on demand ([`SimServer::fail_assign`]): `500`, or
 //!   `FAILED` for every device;
-//! - [`Simulator::set_terms_signed`] makes every call `403 T_C_NOT_SIGNED`;
+//! - [`SimServer::set_terms_signed`] makes every call `403 T_C_NOT_SIGNED`;
 //! - [`SimulatorConfig::rotate_session_every`] sends a new
 //!   `X-ADM-Auth-Session` and retires the old token;
 //! - several MDM servers at one base URL ([`Simulator::add_server`]), each
@@ -251,7 +251,7 @@ pub struct SimStats {
     pub throttled: u64,
 }
 
-/// How [`Simulator::fail_assign`] makes profile assignments fail.
+/// How [`SimServer::fail_assign`] makes profile assignments fail.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
 pub enum AssignFailure {
     /// `500 INTERNAL_SERVER_ERROR` for the whole request.
