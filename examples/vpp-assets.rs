@@ -75,7 +75,10 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("vpp-assets: {e}");
@@ -92,14 +95,19 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let file = std::fs::read(&args.token).with_context(|| format!("reading {}", args.token.display()))?;
+    let file =
+        std::fs::read(&args.token).with_context(|| format!("reading {}", args.token.display()))?;
     let token = ContentToken::parse(&file)?;
     token.check_expiry(std::time::SystemTime::now())?;
     let (org, expires) = (token.org_name.clone(), token.exp_date.clone());
     let mut config = VppClientConfig::default();
-    config.base_url(&args.base_url).max_requests_per_second(args.rate);
+    config
+        .base_url(&args.base_url)
+        .max_requests_per_second(args.rate);
     if let Some(ca) = &args.ca {
-        config.extra_ca_pem(std::fs::read_to_string(ca).with_context(|| format!("reading {}", ca.display()))?);
+        config.extra_ca_pem(
+            std::fs::read_to_string(ca).with_context(|| format!("reading {}", ca.display()))?,
+        );
     }
     let client = VppClient::new(token, config)?;
     let started = Instant::now();
@@ -193,7 +201,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     {
         use std::io::Seek as _;
-        let mut file = spool.into_inner().map_err(|e| e.into_error()).context("spooling the output")?;
+        let mut file = spool
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .context("spooling the output")?;
         file.rewind()?;
         std::io::copy(&mut file, &mut out).context("writing the output")?;
     }
@@ -223,8 +234,15 @@ fn report<T>(event: &WalkEvent<T>) {
         WalkEvent::Restarted { reason, .. } => {
             eprintln!("vpp-assets: the data changed during the walk ({reason:?}); starting again")
         }
-        WalkEvent::Retrying { page_index, attempt, delay, error } => {
-            eprintln!("vpp-assets: page {page_index}, try {attempt} failed ({error}); again in {delay:?}")
+        WalkEvent::Retrying {
+            page_index,
+            attempt,
+            delay,
+            error,
+        } => {
+            eprintln!(
+                "vpp-assets: page {page_index}, try {attempt} failed ({error}); again in {delay:?}"
+            )
         }
         _ => {}
     }

@@ -13,7 +13,9 @@ use anyhow::Context;
 use clap::Parser;
 use serde_json::json;
 use vpp_client::client::{VppClient, VppClientConfig};
-use vpp_client::{AssetRef, ContentToken, EventOutcome, EventState, ManageAssetsRequest, PricingParam};
+use vpp_client::{
+    AssetRef, ContentToken, EventOutcome, EventState, ManageAssetsRequest, PricingParam,
+};
 
 /// Associate licenses of one app with devices (POST assets/associate), or
 /// disassociate them, then follow the job (status?eventId=) until Apple
@@ -63,7 +65,10 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("vpp-assign: {e}");
@@ -81,7 +86,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<bool> {
-    let file = std::fs::read(&args.token).with_context(|| format!("reading {}", args.token.display()))?;
+    let file =
+        std::fs::read(&args.token).with_context(|| format!("reading {}", args.token.display()))?;
     let token = ContentToken::parse(&file)?;
     token.check_expiry(std::time::SystemTime::now())?;
     let mut config = VppClientConfig::default();
@@ -89,10 +95,16 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let poll = Duration::from_secs(args.poll_seconds.max(1));
     config.event.polling(poll.min(Duration::from_secs(5)), poll);
     if let Some(ca) = &args.ca {
-        config.extra_ca_pem(std::fs::read_to_string(ca).with_context(|| format!("reading {}", ca.display()))?);
+        config.extra_ca_pem(
+            std::fs::read_to_string(ca).with_context(|| format!("reading {}", ca.display()))?,
+        );
     }
     let client = VppClient::new(token, config)?;
-    let limit = client.service_config().await.map(|c| c.limits().max_serial_numbers).unwrap_or(1000);
+    let limit = client
+        .service_config()
+        .await
+        .map(|c| c.limits().max_serial_numbers)
+        .unwrap_or(1000);
     let mut all_ok = true;
     for chunk in args.serials.chunks(limit) {
         let request = ManageAssetsRequest {
@@ -117,13 +129,17 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         let status = match outcome {
             EventOutcome::Finished(s) => s,
             EventOutcome::GaveUp(e) => {
-                println!("{}", json!({
-                    "event_id": event.event_id, "event_status": "GAVE_UP", "error": e.to_string(), "seconds": seconds,
-                }));
+                println!(
+                    "{}",
+                    json!({
+                        "event_id": event.event_id, "event_status": "GAVE_UP", "error": e.to_string(), "seconds": seconds,
+                    })
+                );
                 return Err(e).context("following the job");
             }
         };
-        let failed: std::collections::HashMap<&str, &vpp_client::ErrorResponse> = status.failed_serial_numbers().collect();
+        let failed: std::collections::HashMap<&str, &vpp_client::ErrorResponse> =
+            status.failed_serial_numbers().collect();
         let devices: Vec<_> = chunk
             .iter()
             .map(|s| match failed.get(s.as_str()) {

@@ -46,14 +46,24 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    anyhow::ensure!(args.listen.ip().is_loopback(), "listen on a loopback address");
+    anyhow::ensure!(
+        args.listen.ip().is_loopback(),
+        "listen on a loopback address"
+    );
     let mut config = SimulatorConfig::default();
-    config.page_size(args.page_size.max(1)).max_requests_per_second(args.rate);
-    let sim = Simulator::start_on(args.listen, config).await.context("starting the simulator")?;
+    config
+        .page_size(args.page_size.max(1))
+        .max_requests_per_second(args.rate);
+    let sim = Simulator::start_on(args.listen, config)
+        .await
+        .context("starting the simulator")?;
     let loc = sim.add_location("Simulated library");
     let n = args.assets.max(1);
     for i in 0..n {
-        sim.add_asset(loc, AssetSpec::app((100_000_000 + i).to_string(), 1_000_000));
+        sim.add_asset(
+            loc,
+            AssetSpec::app((100_000_000 + i).to_string(), 1_000_000),
+        );
     }
     let per_app = args.assignments.div_ceil(n);
     let mut left = args.assignments;
@@ -63,8 +73,13 @@ async fn main() -> anyhow::Result<()> {
         let adam = (100_000_000 + i).to_string();
         sim.seed_assignments(loc, &adam, (0..k).map(|j| format!("SIM{i:05}D{j:07}")));
     }
-    let token = sim.issue_token(loc, "Simulated Org", SystemTime::now() + Duration::from_secs(365 * 86_400));
-    std::fs::write(&args.token_out, &token).with_context(|| format!("writing {}", args.token_out.display()))?;
+    let token = sim.issue_token(
+        loc,
+        "Simulated Org",
+        SystemTime::now() + Duration::from_secs(365 * 86_400),
+    );
+    std::fs::write(&args.token_out, &token)
+        .with_context(|| format!("writing {}", args.token_out.display()))?;
     println!(
         "{}",
         json!({

@@ -25,7 +25,11 @@ fn api() -> Api {
     );
     let mut c = Config::default();
     c.mdm_id("6f1c2b1e-0000-4000-8000-000000000001");
-    Api::new(ContentToken::parse(file.as_bytes()).expect("token"), Arc::new(c)).expect("api")
+    Api::new(
+        ContentToken::parse(file.as_bytes()).expect("token"),
+        Arc::new(c),
+    )
+    .expect("api")
 }
 
 fn common() -> serde_json::Value {
@@ -60,21 +64,30 @@ fn bench(c: &mut Criterion) {
     let body = assignments_page();
     let mut g = c.benchmark_group("vpp");
     g.throughput(Throughput::Elements(1000));
-    g.bench_function("assignments page of 1000 through Api::handle_response", |b| {
-        let call = GetAssignments::default();
-        b.iter(|| {
-            let response = http::Response::builder().status(200).body(&body[..]).expect("response");
-            let page = api.handle_response(&call, &response).expect("page");
-            black_box(page.assignments.len())
-        })
-    });
+    g.bench_function(
+        "assignments page of 1000 through Api::handle_response",
+        |b| {
+            let call = GetAssignments::default();
+            b.iter(|| {
+                let response = http::Response::builder()
+                    .status(200)
+                    .body(&body[..])
+                    .expect("response");
+                let page = api.handle_response(&call, &response).expect("page");
+                black_box(page.assignments.len())
+            })
+        },
+    );
     g.bench_function("... and on through the PageWalker", |b| {
         let call = GetAssignments::default();
         b.iter(|| {
             let now = Instant::now();
             let mut w = PageWalker::<AssignmentsPage>::new(WalkConfig::default());
             let _ = w.poll_request(now);
-            let response = http::Response::builder().status(200).body(&body[..]).expect("response");
+            let response = http::Response::builder()
+                .status(200)
+                .body(&body[..])
+                .expect("response");
             let mut page = api.handle_response(&call, &response).expect("page");
             page.current_page_index = 0;
             page.next_page_index = Some(1);
@@ -89,7 +102,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("assets page of 1000 through Api::handle_response", |b| {
         let call = GetAssets::default();
         b.iter(|| {
-            let response = http::Response::builder().status(200).body(&assets[..]).expect("response");
+            let response = http::Response::builder()
+                .status(200)
+                .body(&assets[..])
+                .expect("response");
             let page: AssetsPage = api.handle_response(&call, &response).expect("page");
             black_box(page.assets.len())
         })

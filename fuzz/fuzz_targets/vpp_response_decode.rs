@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use libfuzzer_sys::fuzz_target;
 use vpp_client::{
-    Api, Associate, AssetsPage, AssignmentsPage, Config, ContentToken, Endpoint, EventConfig,
+    Api, AssetsPage, AssignmentsPage, Associate, Config, ContentToken, Endpoint, EventConfig,
     EventTracker, GetAssets, GetAssignments, GetClientConfig, GetEventStatus, GetServiceConfig,
     LookupMetadata, PageWalker, SetClientConfig, WalkConfig,
 };
@@ -19,20 +19,29 @@ use vpp_client::{
 const STATUSES: [u16; 8] = [200, 400, 401, 403, 405, 429, 500, 503];
 
 /// The base64 of `{"token":"t","expDate":"2099-01-01T00:00:00+0000","orgName":"F"}`.
-const TOKEN: &str = "eyJ0b2tlbiI6InQiLCJleHBEYXRlIjoiMjA5OS0wMS0wMVQwMDowMDowMCswMDAwIiwib3JnTmFtZSI6IkYifQ==";
+const TOKEN: &str =
+    "eyJ0b2tlbiI6InQiLCJleHBEYXRlIjoiMjA5OS0wMS0wMVQwMDowMDowMCswMDAwIiwib3JnTmFtZSI6IkYifQ==";
 
 fn api() -> Api {
     let mut c = Config::default();
     c.mdm_id("fuzz-mdm");
     // Infallible for this token and the default configuration.
-    Api::new(ContentToken::parse(TOKEN.as_bytes()).expect("token"), Arc::new(c)).expect("api")
+    Api::new(
+        ContentToken::parse(TOKEN.as_bytes()).expect("token"),
+        Arc::new(c),
+    )
+    .expect("api")
 }
 
 fn run<E: Endpoint>(endpoint: &E, response: &http::Response<&[u8]>) -> Option<E::Output> {
     match api().handle_response(endpoint, response) {
         Ok(v) => Some(v),
         Err(e) => {
-            let _ = (e.to_string(), e.is_retryable(), e.api().map(|a| a.is_token_problem()));
+            let _ = (
+                e.to_string(),
+                e.is_retryable(),
+                e.api().map(|a| a.is_token_problem()),
+            );
             None
         }
     }
@@ -92,7 +101,10 @@ fuzz_target!(|data: &[u8]| {
             let _ = t.outcome();
         }
         _ => {
-            let lookup = LookupMetadata::new("https://lookup.example/wa/lookup", vec!["1".into(), "2".into()]);
+            let lookup = LookupMetadata::new(
+                "https://lookup.example/wa/lookup",
+                vec!["1".into(), "2".into()],
+            );
             let _ = run(&lookup, &response);
         }
     }

@@ -10,7 +10,11 @@ use vpp_client::ContentToken;
 fuzz_target!(|data: &[u8]| {
     if let Ok(t) = ContentToken::parse(data) {
         // The credential is a valid header value.
-        assert!(t.bearer().bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)));
+        assert!(
+            t.bearer()
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+        );
         let _ = (t.check_expiry(UNIX_EPOCH), t.days_left(UNIX_EPOCH));
     }
 });
