@@ -45,7 +45,12 @@ fn cpu_time() -> Duration {
     // Fields after the command name (which may hold spaces) start at 3.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // utime and stime are fields 14 and 15, here 11 and 12; 100 ticks/s.
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
@@ -157,10 +162,9 @@ async fn run(devices: usize) {
     .unwrap();
     let cpu_before = cpu_time();
     let started = Instant::now();
-    let response =
-        cm_proxy::bulk::queue_bulk_command(State(app.clone()), headers, body.into())
-            .await
-            .unwrap_or_else(|e| panic!("the bulk command was refused: {e:?}"));
+    let response = cm_proxy::bulk::queue_bulk_command(State(app.clone()), headers, body.into())
+        .await
+        .unwrap_or_else(|e| panic!("the bulk command was refused: {e:?}"));
     let queued = started.elapsed();
     assert_eq!(response.status(), 202);
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)

@@ -100,11 +100,18 @@ async fn import_refuses_a_topic_enrolled_devices_do_not_use() {
     assert!(!ok, "{stdout}");
     assert!(stderr.contains("409"), "{stderr}");
     assert!(stderr.contains("2 enrolled device(s)"), "{stderr}");
-    assert!(stderr.contains(&format!("{placeholder} (2 enrolled)")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{placeholder} (2 enrolled)")),
+        "{stderr}"
+    );
     let (ok, stdout, _) = ctl(&url, data.path(), &["apns", "show", "--json"]).await;
     assert!(ok);
     let shown: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(shown["topic"], placeholder.as_str(), "nothing was installed");
+    assert_eq!(
+        shown["topic"],
+        placeholder.as_str(),
+        "nothing was installed"
+    );
 
     let mut confirmed = import.to_vec();
     confirmed.push("--allow-topic-change");
