@@ -41,11 +41,48 @@ pub enum Error {
     /// A DEP link name that is not 1 to 64 characters of `A-Z a-z 0-9 . _ -`.
     #[error("invalid DEP link name {0:?} (1 to 64 of A-Z a-z 0-9 . _ -)")]
     InvalidDepLinkName(String),
-    /// A DEP device record without a serial number.
-    #[error("invalid DEP device serial number {0:?}")]
+    /// A DEP device record, or a device of a VPP assignment request,
+    /// without a serial number.
+    #[error("invalid device serial number {0:?}")]
     InvalidSerialNumber(String),
+    /// No VPP (Apps and Books) token is stored under this name.
+    #[error("no VPP token {0:?}")]
+    UnknownVppToken(String),
+    /// A VPP token name that is not 1 to 64 characters of
+    /// `A-Z a-z 0-9 . _ -`.
+    #[error("invalid VPP token name {0:?} (1 to 64 of A-Z a-z 0-9 . _ -)")]
+    InvalidVppTokenName(String),
+    /// The token has no such asset (as the last asset walk found them).
+    #[error("no VPP asset {adam_id} ({pricing_param}) on token {token:?}")]
+    UnknownVppAsset {
+        /// The token.
+        token: String,
+        /// The asset's `adamId`.
+        adam_id: String,
+        /// Its `pricingParam`.
+        pricing_param: String,
+    },
+    /// The asset's licenses cannot be assigned to devices
+    /// (`deviceAssignable` is false); nothing was changed.
+    #[error("VPP asset {adam_id} ({pricing_param}) cannot be assigned to devices")]
+    VppNotDeviceAssignable {
+        /// The asset's `adamId`.
+        adam_id: String,
+        /// Its `pricingParam`.
+        pricing_param: String,
+    },
+    /// An assignment request needs more licenses than are free (Apple's
+    /// available count less those already asked for); nothing was changed.
+    #[error("{needed} VPP licenses needed, {free} free")]
+    NotEnoughVppLicenses {
+        /// Licenses the request needs.
+        needed: u64,
+        /// Licenses free (never below 0).
+        free: u64,
+    },
     /// More items than one call takes (see
-    /// [`MAX_DEP_BATCH`](crate::MAX_DEP_BATCH)); nothing was stored.
+    /// [`MAX_DEP_BATCH`](crate::MAX_DEP_BATCH),
+    /// [`MAX_VPP_BATCH`](crate::MAX_VPP_BATCH)); nothing was stored.
     #[error("{len} items in one call; at most {max}")]
     BatchTooLarge {
         /// How many were given.

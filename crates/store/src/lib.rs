@@ -1,6 +1,7 @@
 //! Persistence for the Pippin MDM service: enrollments, command queues,
-//! inventory, the audit log, and Automated Device Enrollment (DEP) links and
-//! devices.
+//! inventory, the audit log, Automated Device Enrollment (DEP) links and
+//! devices, and Apps and Books (VPP) tokens, assets and license
+//! assignments.
 //!
 //! The service talks to a [`Store`], an object-safe async trait it holds as
 //! `Arc<dyn Store>`. Two implementations:
@@ -44,6 +45,21 @@
 //! ([`Store::dep_device_events`]), pruned by the caller
 //! ([`Store::prune_dep_events`]).
 //!
+//! # Apps and Books
+//!
+//! A [`VppToken`] is one location's content token, with what claiming it
+//! taught the service. Its assets are stored as complete walks of Apple's
+//! asset listing left them: [`Store::upsert_vpp_assets`] stores a page
+//! (up to [`MAX_VPP_BATCH`]) marked with the walk's generation, and
+//! [`Store::finish_vpp_asset_walk`] drops the assets the walk did not see.
+//! [`Store::request_vpp_assignments`] takes licenses for devices in one
+//! transaction, refusing a request that needs more than are free (Apple's
+//! available count less those asked for and not yet confirmed, which are
+//! counted, not stored); the service moves each assignment through the
+//! states of [`VppAssignState`] with [`Store::set_vpp_assignments`], and
+//! [`Store::request_vpp_removals`] starts giving licenses back. Notification
+//! ids are remembered to drop repeats ([`Store::first_vpp_notification`]).
+//!
 //! # Time
 //!
 //! Every time is a [`UnixMillis`] passed in by the caller: milliseconds since
@@ -53,10 +69,13 @@
 //! # What it does not do
 //!
 //! No APNs, no HTTP, no plist parsing: command bodies and reports are stored as
-//! the bytes the caller gives. No encryption: DEP server tokens arrive sealed
-//! by the caller. No retention of its own: MDM records are never deleted, DEP
-//! history only when the caller prunes it, and a DEP link's devices when the
-//! link is deleted.
+//! the bytes the caller gives. No encryption: DEP server tokens, VPP content
+//! tokens and notification secrets arrive sealed by the caller. No retention
+//! of its own: MDM records are never deleted, DEP history and VPP
+//! notification ids only when the caller prunes them, a DEP link's devices
+//! when the link is deleted, a VPP token's assets and assignments when the
+//! token is deleted (and an asset's assignments when a walk no longer finds
+//! the asset).
 //!
 //! # Example
 //!
@@ -133,6 +152,8 @@ mod model;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+mod vpp;
 
 pub use apple_mdm_protocol::queue::QueueError;
 pub use dep::{
@@ -151,6 +172,12 @@ pub use model::{
 pub use postgres::{PostgresConfig, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteConfig, SqliteStore};
+pub use vpp::{
+    MAX_VPP_BATCH, MAX_VPP_TOKEN_NAME, NewVppToken, VppAsset, VppAssetMetadata, VppAssetPage,
+    VppAssetQuery, VppAssetRecord, VppAssignRequest, VppAssignState, VppAssignUpdate,
+    VppAssignment, VppAssignmentPage, VppAssignmentQuery, VppClaim, VppOrgType, VppRequestOutcome,
+    VppToken,
+};
 
 use apple_mdm_protocol::EnrollmentId;
 use apple_mdm_protocol::report::Status;
@@ -558,4 +585,246 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks that the database answers.
     async fn health(&self) -> Result<()>;
+
+    // --- Apps and Books (VPP) ---------------------------------------------------
+
+    /// Stores a content token, or the new file of the stored token of that
+    /// name: its description, organisation type and name, expiry and sealed
+    /// token are replaced, and `claimed_at` and `claim_error` cleared (the
+    /// new file is to be claimed again); what the last claim learnt, the
+    /// assets, their assignments and the sync outcome are kept. Returns
+    /// whether the token is new. A name that is not 1 to
+    /// [`MAX_VPP_TOKEN_NAME`] characters of `A-Z a-z 0-9 . _ -` is refused
+    /// with [`Error::InvalidVppTokenName`] (as by every method taking a token
+    /// name).
+    async fn put_vpp_token(&self, token: &NewVppToken) -> Result<bool>;
+
+    /// The token `name`.
+    async fn get_vpp_token(&self, name: &str) -> Result<Option<VppToken>>;
+
+    /// Every token, by name.
+    async fn list_vpp_tokens(&self) -> Result<Vec<VppToken>>;
+
+    /// Deletes the token `name` with its assets, their assignments and the
+    /// notification ids seen for it; returns whether it was stored.
+    async fn delete_vpp_token(&self, name: &str) -> Result<bool>;
+
+    /// Records a successful claim of the token (`client/config`): stores what
+    /// it learnt, sets `claimed_at` to `claim.now` and clears `claim_error`.
+    /// [`Error::UnknownVppToken`] for an unknown token, as for every change
+    /// to a token, its assets or its assignments.
+    async fn set_vpp_claim(&self, name: &str, claim: &VppClaim) -> Result<()>;
+
+    /// Records why claiming the token failed (`claimed_at` is kept).
+    async fn record_vpp_claim_error(&self, name: &str, error: &str, now: UnixMillis) -> Result<()>;
+
+    /// Records the end of a sync pass: when, whether it succeeded, and why
+    /// not (`error` replaces the stored one, so a success clears it).
+    async fn record_vpp_sync(
+        &self,
+        name: &str,
+        ok: bool,
+        error: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<()>;
+
+    /// Stores one page of an asset walk (`GET assets`), in one transaction:
+    /// at most [`MAX_VPP_BATCH`] records ([`Error::BatchTooLarge`], nothing
+    /// stored), keyed `(adam_id, pricing_param)` (a key repeated within the
+    /// page counts once, its last record kept). Apple's fields are replaced
+    /// and the row marked with the walk's `generation`; the looked-up
+    /// metadata is kept. See [`finish_vpp_asset_walk`](Self::finish_vpp_asset_walk).
+    async fn upsert_vpp_assets(
+        &self,
+        token: &str,
+        records: &[VppAssetRecord],
+        generation: i64,
+        now: UnixMillis,
+    ) -> Result<()>;
+
+    /// Ends a complete asset walk whose pages were stored with
+    /// `generation`: deletes the token's assets of any other generation
+    /// (Apple no longer lists them) and returns how many, and stores the
+    /// walk's `versionId` and `now` as the token's `assets_version` and
+    /// `assets_synced_at`. A walk that never gets here (it failed, or
+    /// started again) deletes nothing.
+    ///
+    /// An asset deleted here takes its assignments with it, active ones
+    /// included: the store keeps no assignment of an asset Apple no longer
+    /// reports (its licenses are gone with it).
+    async fn finish_vpp_asset_walk(
+        &self,
+        token: &str,
+        generation: i64,
+        version_id: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<u64>;
+
+    /// The asset, with its [`requested`](VppAsset::requested) count.
+    async fn get_vpp_asset(
+        &self,
+        token: &str,
+        adam_id: &str,
+        pricing_param: &str,
+    ) -> Result<Option<VppAsset>>;
+
+    /// A page of assets in `(token, adam_id, pricing_param)` order (keyset
+    /// pagination: pass the page's `next` as the following query's `after`).
+    /// [`Error::UnknownVppToken`] when `query.token` names an unknown token.
+    async fn list_vpp_assets(&self, query: &VppAssetQuery) -> Result<VppAssetPage>;
+
+    /// Applies an `ASSET_COUNT` notification: the asset's `total_count` and
+    /// `available_count` change by `delta`, never below 0; an unlimited
+    /// asset's (no counts) stay as they are. `false` when the token has no
+    /// such asset (a new one: the next walk brings it in).
+    async fn adjust_vpp_asset_count(
+        &self,
+        token: &str,
+        adam_id: &str,
+        pricing_param: &str,
+        delta: i64,
+        now: UnixMillis,
+    ) -> Result<bool>;
+
+    /// Stores the app metadata of `adam_id` (every pricing param of it the
+    /// token has) and sets their `metadata_at` to `now`, also when
+    /// `metadata` is empty (the lookup found nothing: not asked again).
+    /// Returns how many assets were updated.
+    async fn set_vpp_asset_metadata(
+        &self,
+        token: &str,
+        adam_id: &str,
+        metadata: &VppAssetMetadata,
+        now: UnixMillis,
+    ) -> Result<u64>;
+
+    /// The token's adam ids that have an asset without metadata
+    /// (`metadata_at` not set), each once, in order, at most `limit`
+    /// (clamped to `1..=`[`MAX_VPP_BATCH`]).
+    async fn vpp_assets_without_metadata(&self, token: &str, limit: u32) -> Result<Vec<String>>;
+
+    /// Asks for licenses of an asset for devices, in one transaction.
+    ///
+    /// At most [`MAX_VPP_BATCH`] devices ([`Error::BatchTooLarge`]), each
+    /// with a serial number ([`Error::InvalidSerialNumber`]); a serial
+    /// number given twice counts once (its last UDID kept). The asset must
+    /// be stored ([`Error::UnknownVppAsset`]) and device-assignable
+    /// ([`Error::VppNotDeviceAssignable`]).
+    ///
+    /// * A device whose assignment is [active](VppAssignState::is_active) is
+    ///   left as it is, and so is one being disassociated
+    ///   ([`VppAssignState::Disassociating`]: the job under way at Apple is
+    ///   not overtaken; ask again once it is removed). Both count as
+    ///   `unchanged`.
+    /// * Every other device is (re)started: new ones, failed and removed
+    ///   ones, and removals not yet sent to Apple
+    ///   ([`PendingRemove`](VppAssignState::PendingRemove),
+    ///   [`Removing`](VppAssignState::Removing),
+    ///   [`PendingDisassociate`](VppAssignState::PendingDisassociate): the
+    ///   device still holds the license, associating it again is harmless,
+    ///   and a remove command under way is forgotten, its answer no longer
+    ///   found by [`vpp_assignments_by_command`](Self::vpp_assignments_by_command)).
+    ///   Each needs a license: when there are more of them than are free
+    ///   (Apple's `available_count` less [`requested`](VppAsset::requested);
+    ///   no limit for an unlimited asset), the request fails with
+    ///   [`Error::NotEnoughVppLicenses`] and changes nothing. Otherwise each
+    ///   becomes [`VppAssignState::PendingAssociate`] with the request's
+    ///   UDID, options and requester, no attempts, no retry time, no event,
+    ///   command or detail (`created_at` is kept for a restarted one).
+    ///
+    /// On PostgreSQL the asset's row is locked for the transaction, so two
+    /// requests at once never both take the last licenses.
+    async fn request_vpp_assignments(
+        &self,
+        request: &VppAssignRequest,
+    ) -> Result<VppRequestOutcome>;
+
+    /// Asks to remove the asset from devices `serials` (at most
+    /// [`MAX_VPP_BATCH`]) and give their licenses back: an installing or
+    /// installed assignment becomes [`VppAssignState::PendingRemove`]; one
+    /// still [`PendingAssociate`](VppAssignState::PendingAssociate) was never
+    /// sent to Apple and becomes [`Removed`](VppAssignState::Removed) at
+    /// once. Each one changed has no event, command, retry time or attempts
+    /// left, and `requested_by` becomes `actor`. Others are left as they
+    /// are: one being associated (the job under way at Apple is followed to
+    /// its end first; ask again then), failed, or already on its way out.
+    /// Returns how many changed. [`Error::UnknownVppAsset`] for an unknown
+    /// asset.
+    ///
+    /// The service's worker may have sent a pending association just
+    /// before; when it then records it ([`set_vpp_assignments`](Self::set_vpp_assignments)),
+    /// the assignment is active again and the removal has to be asked again.
+    async fn request_vpp_removals(
+        &self,
+        token: &str,
+        adam_id: &str,
+        pricing_param: &str,
+        serials: &[String],
+        actor: &str,
+        now: UnixMillis,
+    ) -> Result<u64>;
+
+    /// The token's assignments in `state` that are due (`next_at` not set,
+    /// or at most `now`), the least recently changed first (then by asset
+    /// and serial number), at most `limit` (clamped to
+    /// `1..=`[`MAX_VPP_BATCH`]).
+    async fn vpp_assignments_in_state(
+        &self,
+        token: &str,
+        state: VppAssignState,
+        now: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<VppAssignment>>;
+
+    /// Moves the asset's assignments of the devices `serials` (at most
+    /// [`MAX_VPP_BATCH`]) to `update`: every field is set as given (`None`
+    /// clears), `attempts` goes up by one when `update.count_attempt`, else
+    /// back to 0, and `updated_at` is `update.now`. Whatever their state:
+    /// the caller decides the transitions. Serial numbers without an
+    /// assignment of the asset are left out; returns how many changed.
+    async fn set_vpp_assignments(
+        &self,
+        token: &str,
+        adam_id: &str,
+        pricing_param: &str,
+        serials: &[String],
+        update: &VppAssignUpdate,
+    ) -> Result<u64>;
+
+    /// The assignments whose `event_id` is `event_id`, on any token, by key.
+    async fn vpp_assignments_by_event(&self, event_id: &str) -> Result<Vec<VppAssignment>>;
+
+    /// The assignment whose `command_uuid` is `command_uuid` (the first by
+    /// key, should several have it).
+    async fn vpp_assignments_by_command(&self, command_uuid: &str)
+    -> Result<Option<VppAssignment>>;
+
+    /// A page of assignments in `(token, adam_id, pricing_param,
+    /// serial_number)` order (keyset pagination: pass the page's `next` as
+    /// the following query's `after`). [`Error::UnknownVppToken`] when
+    /// `query.token` names an unknown token.
+    async fn list_vpp_assignments(&self, query: &VppAssignmentQuery) -> Result<VppAssignmentPage>;
+
+    /// How many of the token's assignments are in each state (every state
+    /// present, 0 when none is in it).
+    async fn count_vpp_assignments(
+        &self,
+        token: &str,
+    ) -> Result<std::collections::BTreeMap<VppAssignState, u64>>;
+
+    /// Records the notification `notification_id` received for the token
+    /// at `now`; `true` the first time the id is seen, `false` for a repeat
+    /// (Apple may send one again: drop it). Ids are remembered until
+    /// [`prune_vpp_notifications`](Self::prune_vpp_notifications) forgets
+    /// them, or the token is deleted.
+    async fn first_vpp_notification(
+        &self,
+        notification_id: &str,
+        token: &str,
+        now: UnixMillis,
+    ) -> Result<bool>;
+
+    /// Forgets the notification ids received before `before`, on every
+    /// token; returns how many.
+    async fn prune_vpp_notifications(&self, before: UnixMillis) -> Result<u64>;
 }

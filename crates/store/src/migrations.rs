@@ -44,6 +44,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "dep_assign",
         sql: include_str!("../migrations/sqlite/0005_dep_assign.sql"),
     },
+    Migration {
+        version: 6,
+        name: "vpp",
+        sql: include_str!("../migrations/sqlite/0006_vpp.sql"),
+    },
 ];
 
 /// The migrations of the PostgreSQL schema.
@@ -73,6 +78,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 5,
         name: "dep_assign",
         sql: include_str!("../migrations/postgres/0005_dep_assign.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "vpp",
+        sql: include_str!("../migrations/postgres/0006_vpp.sql"),
     },
 ];
 

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend.
 
 mod dep;
+mod vpp;
 
 use std::fmt;
 use std::time::Duration;
@@ -27,10 +28,13 @@ use crate::model::{
     NewCommand, NextCommand, PushRecord, PushResult, PushTarget, ReportOutcome, Sha256,
     TokenUpdateRecord, TopicCount, UnixMillis,
 };
+use crate::vpp::check_token_name;
 use crate::{
     DepAssignFailure, DepAssignment, DepDevice, DepDeviceCounts, DepDeviceEvent, DepDevicePage,
-    DepDeviceQuery, DepDeviceRecord, DepFailureOutcome, DepLink, DepPhase, NewDepLink,
-    UpsertOutcome,
+    DepDeviceQuery, DepDeviceRecord, DepFailureOutcome, DepLink, DepPhase, NewDepLink, NewVppToken,
+    UpsertOutcome, VppAsset, VppAssetMetadata, VppAssetPage, VppAssetQuery, VppAssetRecord,
+    VppAssignRequest, VppAssignState, VppAssignUpdate, VppAssignment, VppAssignmentPage,
+    VppAssignmentQuery, VppClaim, VppRequestOutcome, VppToken,
 };
 
 /// The advisory lock held while migrating (`pg_advisory_xact_lock`), so
@@ -1499,6 +1503,203 @@ impl Store for PostgresStore {
         let c = self.client().await?;
         c.simple_query("SELECT 1").await?;
         Ok(())
+    }
+
+    async fn put_vpp_token(&self, token: &NewVppToken) -> Result<bool> {
+        check_token_name(&token.name)?;
+        self.vpp_put_token(token).await
+    }
+
+    async fn get_vpp_token(&self, name: &str) -> Result<Option<VppToken>> {
+        check_token_name(name)?;
+        self.vpp_get_token(name).await
+    }
+
+    async fn list_vpp_tokens(&self) -> Result<Vec<VppToken>> {
+        self.vpp_list_tokens().await
+    }
+
+    async fn delete_vpp_token(&self, name: &str) -> Result<bool> {
+        check_token_name(name)?;
+        self.vpp_delete_token(name).await
+    }
+
+    async fn set_vpp_claim(&self, name: &str, claim: &VppClaim) -> Result<()> {
+        check_token_name(name)?;
+        self.vpp_set_claim(name, claim).await
+    }
+
+    async fn record_vpp_claim_error(&self, name: &str, error: &str, now: UnixMillis) -> Result<()> {
+        check_token_name(name)?;
+        self.vpp_record_claim_error(name, error, now).await
+    }
+
+    async fn record_vpp_sync(
+        &self,
+        name: &str,
+        ok: bool,
+        error: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<()> {
+        check_token_name(name)?;
+        self.vpp_record_sync(name, ok, error, now).await
+    }
+
+    async fn upsert_vpp_assets(
+        &self,
+        token: &str,
+        records: &[VppAssetRecord],
+        generation: i64,
+        now: UnixMillis,
+    ) -> Result<()> {
+        check_token_name(token)?;
+        self.vpp_upsert_assets(token, records, generation, now)
+            .await
+    }
+
+    async fn finish_vpp_asset_walk(
+        &self,
+        token: &str,
+        generation: i64,
+        version_id: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<u64> {
+        check_token_name(token)?;
+        self.vpp_finish_walk(token, generation, version_id, now)
+            .await
+    }
+
+    async fn get_vpp_asset(
+        &self,
+        token: &str,
+        adam_id: &str,
+        pricing_param: &str,
+    ) -> Result<Option<VppAsset>> {
+        check_token_name(token)?;
+        self.vpp_get_asset(token, adam_id, pricing_param).await
+    }
+
+    async fn list_vpp_assets(&self, query: &VppAssetQuery) -> Result<VppAssetPage> {
+        if let Some(t) = &query.token {
+            check_token_name(t)?;
+        }
+        self.vpp_list_assets(query).await
+    }
+
+    async fn adjust_vpp_asset_count(
+        &self,
+        token: &str,
+        adam_id: &str,
+        pricing_param: &str,
+        delta: i64,
+        now: UnixMillis,
+    ) -> Result<bool> {
+        check_token_name(token)?;
+        self.vpp_adjust_count(token, adam_id, pricing_param, delta, now)
+            .await
+    }
+
+    async fn set_vpp_asset_metadata(
+        &self,
+        token: &str,
+        adam_id: &str,
+        metadata: &VppAssetMetadata,
+        now: UnixMillis,
+    ) -> Result<u64> {
+        check_token_name(token)?;
+        self.vpp_set_metadata(token, adam_id, metadata, now).await
+    }
+
+    async fn vpp_assets_without_metadata(&self, token: &str, limit: u32) -> Result<Vec<String>> {
+        check_token_name(token)?;
+        self.vpp_without_metadata(token, limit).await
+    }
+
+    async fn request_vpp_assignments(
+        &self,
+        request: &VppAssignRequest,
+    ) -> Result<VppRequestOutcome> {
+        check_token_name(&request.token)?;
+        self.vpp_request(request).await
+    }
+
+    async fn request_vpp_removals(
+        &self,
+        token: &str,
+        adam_id: &str,
+        pricing_param: &str,
+        serials: &[String],
+        actor: &str,
+        now: UnixMillis,
+    ) -> Result<u64> {
+        check_token_name(token)?;
+        self.vpp_request_removals(token, adam_id, pricing_param, serials, actor, now)
+            .await
+    }
+
+    async fn vpp_assignments_in_state(
+        &self,
+        token: &str,
+        state: VppAssignState,
+        now: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<VppAssignment>> {
+        check_token_name(token)?;
+        self.vpp_in_state(token, state, now, limit).await
+    }
+
+    async fn set_vpp_assignments(
+        &self,
+        token: &str,
+        adam_id: &str,
+        pricing_param: &str,
+        serials: &[String],
+        update: &VppAssignUpdate,
+    ) -> Result<u64> {
+        check_token_name(token)?;
+        self.vpp_set_assignments(token, adam_id, pricing_param, serials, update)
+            .await
+    }
+
+    async fn vpp_assignments_by_event(&self, event_id: &str) -> Result<Vec<VppAssignment>> {
+        self.vpp_by_event(event_id).await
+    }
+
+    async fn vpp_assignments_by_command(
+        &self,
+        command_uuid: &str,
+    ) -> Result<Option<VppAssignment>> {
+        self.vpp_by_command(command_uuid).await
+    }
+
+    async fn list_vpp_assignments(&self, query: &VppAssignmentQuery) -> Result<VppAssignmentPage> {
+        if let Some(t) = &query.token {
+            check_token_name(t)?;
+        }
+        self.vpp_list_assignments(query).await
+    }
+
+    async fn count_vpp_assignments(
+        &self,
+        token: &str,
+    ) -> Result<std::collections::BTreeMap<VppAssignState, u64>> {
+        check_token_name(token)?;
+        self.vpp_count_assignments(token).await
+    }
+
+    async fn first_vpp_notification(
+        &self,
+        notification_id: &str,
+        token: &str,
+        now: UnixMillis,
+    ) -> Result<bool> {
+        check_token_name(token)?;
+        self.vpp_first_notification(notification_id, token, now)
+            .await
+    }
+
+    async fn prune_vpp_notifications(&self, before: UnixMillis) -> Result<u64> {
+        self.vpp_prune_notifications(before).await
     }
 }
 

@@ -22,8 +22,8 @@ use pippin_store::{PostgresConfig, PostgresStore, Store};
 const URL_VAR: &str = "PIPPIN_TEST_POSTGRES_URL";
 
 /// The latest migration's version, and how many migrations there are.
-const SCHEMA_VERSION: i64 = 5;
-const MIGRATIONS: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
+const MIGRATIONS: i64 = 6;
 
 /// The test database's URL, or `None` (after a loud notice) when the tests
 /// are to be skipped.
@@ -153,6 +153,27 @@ fn queue_matches_reference_model() {
     let store: Arc<dyn Store> = pg.store.clone();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         suite::run_queue_model(&rt, 48, || Arc::clone(&store));
+    }));
+    drop(store);
+    rt.block_on(pg.finish());
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+#[test]
+fn licenses_match_reference_model() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(pg) = rt.block_on(Pg::new("licenses_match_reference_model")) else {
+        return;
+    };
+    let store: Arc<dyn Store> = pg.store.clone();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        suite::run_license_model(&rt, 24, || Arc::clone(&store));
     }));
     drop(store);
     rt.block_on(pg.finish());
@@ -383,6 +404,95 @@ async fn concurrent_dep_pages_count_each_device_once() {
             store.prune_dep_events(i64::MAX).await.unwrap() as usize,
             TASKS * 500
         );
+    })
+    .await;
+    pg.finish().await;
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// Requests for the last licenses of an asset from several connections at
+/// once, each holding its transaction open a while after storing its
+/// assignments (a trigger sleeps): the asset's row lock applies them one
+/// after the other, so exactly one gets the licenses and the others see
+/// them taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_vpp_requests_never_share_the_last_licenses() {
+    const TASKS: usize = 4;
+    let Some(pg) = Pg::with_pool(
+        "concurrent_vpp_requests_never_share_the_last_licenses",
+        TASKS + 2,
+    )
+    .await
+    else {
+        return;
+    };
+    let store = Arc::clone(&pg.store);
+    let schema = pg.schema.clone();
+    pg.sql(&format!(
+        "CREATE FUNCTION {schema}.slow_assign() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             PERFORM pg_sleep(0.5);
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER slow_assign BEFORE INSERT ON {schema}.vpp_assignments
+             FOR EACH ROW EXECUTE FUNCTION {schema}.slow_assign();"
+    ))
+    .await;
+
+    let result = tokio::spawn(async move {
+        // Three licenses; each task asks two for devices of its own.
+        suite::token_with_assets(&*store, "race", &[suite::vpp_asset("APP", "STDQ", Some(3))])
+            .await;
+        let warm: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let s = Arc::clone(&store);
+                tokio::spawn(async move { s.health().await.unwrap() })
+            })
+            .collect();
+        for w in warm {
+            w.await.unwrap();
+        }
+        let barrier = Arc::new(tokio::sync::Barrier::new(TASKS));
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|t| {
+                let s = Arc::clone(&store);
+                let b = Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    let a = format!("T{t}-A");
+                    let b2 = format!("T{t}-B");
+                    b.wait().await;
+                    s.request_vpp_assignments(&suite::assign_request(
+                        "race",
+                        "APP",
+                        &[&a, &b2],
+                        100 + t as i64,
+                    ))
+                    .await
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(o) => {
+                    assert_eq!((o.requested, o.unchanged), (2, 0));
+                    ok += 1;
+                }
+                Err(pippin_store::Error::NotEnoughVppLicenses { needed, free }) => {
+                    assert_eq!((needed, free), (2, 1));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(ok, 1, "the last licenses went to {ok} requests");
+        let a = store
+            .get_vpp_asset("race", "APP", "STDQ")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((a.requested, a.free()), (2, Some(1)));
     })
     .await;
     pg.finish().await;

@@ -11,8 +11,8 @@ use apple_mdm_protocol::report::Status;
 use pippin_store::{EntryState, Error, SqliteStore, Store};
 
 /// The latest migration's version, and how many migrations there are.
-const SCHEMA_VERSION: i64 = 5;
-const MIGRATIONS: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
+const MIGRATIONS: i64 = 6;
 
 macro_rules! on_memory_and_file {
     ($($name:ident),* $(,)?) => {
@@ -49,6 +49,29 @@ fn queue_matches_reference_model() {
     suite::run_queue_model(&rt, 256, || {
         Arc::new(SqliteStore::open_in_memory().unwrap()) as Arc<dyn Store>
     });
+}
+
+#[test]
+fn licenses_match_reference_model() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    suite::run_license_model(&rt, 128, || {
+        Arc::new(SqliteStore::open_in_memory().unwrap()) as Arc<dyn Store>
+    });
+}
+
+#[test]
+fn licenses_match_reference_model_on_a_shared_file() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = test_support::tempdir();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("lic.db")).unwrap());
+    suite::run_license_model(&rt, 24, || Arc::clone(&store));
 }
 
 #[test]
@@ -146,7 +169,7 @@ async fn migrations_are_idempotent() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((version, name.as_str()), (SCHEMA_VERSION, "dep_assign"));
+    assert_eq!((version, name.as_str()), (SCHEMA_VERSION, "vpp"));
 }
 
 #[tokio::test]

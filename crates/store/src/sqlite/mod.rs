@@ -2,6 +2,7 @@
 
 mod dep;
 mod ops;
+mod vpp;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,10 +23,13 @@ use crate::model::{
     InventoryKind, ListQuery, MAX_PUSH_BATCH, NewCommand, PushRecord, PushResult, PushTarget,
     ReportOutcome, Sha256, TokenUpdateRecord, TopicCount, UnixMillis,
 };
+use crate::vpp::check_token_name;
 use crate::{
     DepAssignFailure, DepAssignment, DepDevice, DepDeviceCounts, DepDeviceEvent, DepDevicePage,
-    DepDeviceQuery, DepDeviceRecord, DepFailureOutcome, DepLink, DepPhase, NewDepLink,
-    UpsertOutcome,
+    DepDeviceQuery, DepDeviceRecord, DepFailureOutcome, DepLink, DepPhase, NewDepLink, NewVppToken,
+    UpsertOutcome, VppAsset, VppAssetMetadata, VppAssetPage, VppAssetQuery, VppAssetRecord,
+    VppAssignRequest, VppAssignState, VppAssignUpdate, VppAssignment, VppAssignmentPage,
+    VppAssignmentQuery, VppClaim, VppRequestOutcome, VppToken,
 };
 
 /// Settings of a [`SqliteStore`].
@@ -779,6 +783,260 @@ impl Store for SqliteStore {
                 .map(drop)?)
         })
         .await
+    }
+
+    async fn put_vpp_token(&self, token: &NewVppToken) -> Result<bool> {
+        check_token_name(&token.name)?;
+        let token = token.clone();
+        self.write(move |c| vpp::put_token(c, &token)).await
+    }
+
+    async fn get_vpp_token(&self, name: &str) -> Result<Option<VppToken>> {
+        check_token_name(name)?;
+        let name = name.to_owned();
+        self.read(move |c| vpp::get_token(c, &name)).await
+    }
+
+    async fn list_vpp_tokens(&self) -> Result<Vec<VppToken>> {
+        self.read(vpp::list_tokens).await
+    }
+
+    async fn delete_vpp_token(&self, name: &str) -> Result<bool> {
+        check_token_name(name)?;
+        let name = name.to_owned();
+        self.write(move |c| vpp::delete_token(c, &name)).await
+    }
+
+    async fn set_vpp_claim(&self, name: &str, claim: &VppClaim) -> Result<()> {
+        check_token_name(name)?;
+        let name = name.to_owned();
+        let claim = claim.clone();
+        self.write(move |c| vpp::set_claim(c, &name, &claim)).await
+    }
+
+    async fn record_vpp_claim_error(&self, name: &str, error: &str, now: UnixMillis) -> Result<()> {
+        check_token_name(name)?;
+        let (name, error) = (name.to_owned(), error.to_owned());
+        self.write(move |c| vpp::record_claim_error(c, &name, &error, now))
+            .await
+    }
+
+    async fn record_vpp_sync(
+        &self,
+        name: &str,
+        ok: bool,
+        error: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<()> {
+        check_token_name(name)?;
+        let name = name.to_owned();
+        let error = error.map(str::to_owned);
+        self.write(move |c| vpp::record_sync(c, &name, ok, error.as_deref(), now))
+            .await
+    }
+
+    async fn upsert_vpp_assets(
+        &self,
+        token: &str,
+        records: &[VppAssetRecord],
+        generation: i64,
+        now: UnixMillis,
+    ) -> Result<()> {
+        check_token_name(token)?;
+        // Refused before copying the batch.
+        crate::vpp::check_batch(records.len())?;
+        let token = token.to_owned();
+        let records = records.to_vec();
+        self.write(move |c| vpp::upsert_assets(c, &token, &records, generation, now))
+            .await
+    }
+
+    async fn finish_vpp_asset_walk(
+        &self,
+        token: &str,
+        generation: i64,
+        version_id: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<u64> {
+        check_token_name(token)?;
+        let token = token.to_owned();
+        let version = version_id.map(str::to_owned);
+        self.write(move |c| vpp::finish_walk(c, &token, generation, version.as_deref(), now))
+            .await
+    }
+
+    async fn get_vpp_asset(
+        &self,
+        token: &str,
+        adam_id: &str,
+        pricing_param: &str,
+    ) -> Result<Option<VppAsset>> {
+        check_token_name(token)?;
+        let key = (
+            token.to_owned(),
+            adam_id.to_owned(),
+            pricing_param.to_owned(),
+        );
+        self.read(move |c| vpp::get_asset(c, &key.0, &key.1, &key.2))
+            .await
+    }
+
+    async fn list_vpp_assets(&self, query: &VppAssetQuery) -> Result<VppAssetPage> {
+        if let Some(t) = &query.token {
+            check_token_name(t)?;
+        }
+        let query = query.clone();
+        self.read(move |c| vpp::list_assets(c, &query)).await
+    }
+
+    async fn adjust_vpp_asset_count(
+        &self,
+        token: &str,
+        adam_id: &str,
+        pricing_param: &str,
+        delta: i64,
+        now: UnixMillis,
+    ) -> Result<bool> {
+        check_token_name(token)?;
+        let key = (
+            token.to_owned(),
+            adam_id.to_owned(),
+            pricing_param.to_owned(),
+        );
+        self.write(move |c| vpp::adjust_count(c, &key.0, &key.1, &key.2, delta, now))
+            .await
+    }
+
+    async fn set_vpp_asset_metadata(
+        &self,
+        token: &str,
+        adam_id: &str,
+        metadata: &VppAssetMetadata,
+        now: UnixMillis,
+    ) -> Result<u64> {
+        check_token_name(token)?;
+        let (token, adam_id) = (token.to_owned(), adam_id.to_owned());
+        let metadata = metadata.clone();
+        self.write(move |c| vpp::set_metadata(c, &token, &adam_id, &metadata, now))
+            .await
+    }
+
+    async fn vpp_assets_without_metadata(&self, token: &str, limit: u32) -> Result<Vec<String>> {
+        check_token_name(token)?;
+        let token = token.to_owned();
+        self.read(move |c| vpp::without_metadata(c, &token, limit))
+            .await
+    }
+
+    async fn request_vpp_assignments(
+        &self,
+        request: &VppAssignRequest,
+    ) -> Result<VppRequestOutcome> {
+        check_token_name(&request.token)?;
+        crate::vpp::check_batch(request.devices.len())?;
+        let request = request.clone();
+        self.write(move |c| vpp::request(c, &request)).await
+    }
+
+    async fn request_vpp_removals(
+        &self,
+        token: &str,
+        adam_id: &str,
+        pricing_param: &str,
+        serials: &[String],
+        actor: &str,
+        now: UnixMillis,
+    ) -> Result<u64> {
+        check_token_name(token)?;
+        crate::vpp::check_batch(serials.len())?;
+        let key = (
+            token.to_owned(),
+            adam_id.to_owned(),
+            pricing_param.to_owned(),
+        );
+        let (serials, actor) = (serials.to_vec(), actor.to_owned());
+        self.write(move |c| vpp::request_removals(c, &key.0, &key.1, &key.2, &serials, &actor, now))
+            .await
+    }
+
+    async fn vpp_assignments_in_state(
+        &self,
+        token: &str,
+        state: VppAssignState,
+        now: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<VppAssignment>> {
+        check_token_name(token)?;
+        let token = token.to_owned();
+        self.read(move |c| vpp::in_state(c, &token, state, now, limit))
+            .await
+    }
+
+    async fn set_vpp_assignments(
+        &self,
+        token: &str,
+        adam_id: &str,
+        pricing_param: &str,
+        serials: &[String],
+        update: &VppAssignUpdate,
+    ) -> Result<u64> {
+        check_token_name(token)?;
+        crate::vpp::check_batch(serials.len())?;
+        let key = (
+            token.to_owned(),
+            adam_id.to_owned(),
+            pricing_param.to_owned(),
+        );
+        let (serials, update) = (serials.to_vec(), update.clone());
+        self.write(move |c| vpp::set_assignments(c, &key.0, &key.1, &key.2, &serials, &update))
+            .await
+    }
+
+    async fn vpp_assignments_by_event(&self, event_id: &str) -> Result<Vec<VppAssignment>> {
+        let event_id = event_id.to_owned();
+        self.read(move |c| vpp::by_event(c, &event_id)).await
+    }
+
+    async fn vpp_assignments_by_command(
+        &self,
+        command_uuid: &str,
+    ) -> Result<Option<VppAssignment>> {
+        let uuid = command_uuid.to_owned();
+        self.read(move |c| vpp::by_command(c, &uuid)).await
+    }
+
+    async fn list_vpp_assignments(&self, query: &VppAssignmentQuery) -> Result<VppAssignmentPage> {
+        if let Some(t) = &query.token {
+            check_token_name(t)?;
+        }
+        let query = query.clone();
+        self.read(move |c| vpp::list_assignments(c, &query)).await
+    }
+
+    async fn count_vpp_assignments(
+        &self,
+        token: &str,
+    ) -> Result<std::collections::BTreeMap<VppAssignState, u64>> {
+        check_token_name(token)?;
+        let token = token.to_owned();
+        self.read(move |c| vpp::count_assignments(c, &token)).await
+    }
+
+    async fn first_vpp_notification(
+        &self,
+        notification_id: &str,
+        token: &str,
+        now: UnixMillis,
+    ) -> Result<bool> {
+        check_token_name(token)?;
+        let (id, token) = (notification_id.to_owned(), token.to_owned());
+        self.write(move |c| vpp::first_notification(c, &id, &token, now))
+            .await
+    }
+
+    async fn prune_vpp_notifications(&self, before: UnixMillis) -> Result<u64> {
+        self.write(move |c| vpp::prune_notifications(c, before))
+            .await
     }
 }
 

@@ -204,3 +204,203 @@ fn dep_queries_use_their_indexes() {
     let p = plan(&store, "DELETE FROM dep_device_events WHERE at < 5");
     assert!(p.contains("dep_device_events_at"), "{p}");
 }
+
+#[test]
+fn vpp_queries_use_their_indexes() {
+    use crate::vpp;
+    use crate::{VppAssetQuery, VppAssignState, VppAssignmentQuery};
+
+    let store = SqliteStore::open_in_memory().unwrap();
+    // Literal values in place of the placeholders ?1..?n (the highest
+    // first, so that ?1 does not eat ?10).
+    let literal = |sql: &str, n: usize| {
+        let mut sql = sql.to_owned();
+        for i in (1..=n).rev() {
+            sql = sql.replace(&format!("?{i}"), "'x'");
+        }
+        sql
+    };
+    let check = |sql: &str, want: &[&str]| {
+        let p = plan(&store, sql);
+        for w in want {
+            assert!(p.contains(w), "{sql}\n{p}\nwanted {w}");
+        }
+        p
+    };
+    // The work in one state: in the due index's order, no sort.
+    let p = check(
+        &literal(&vpp::due_sql('?'), 4),
+        &["USING INDEX vpp_assignments_due (token=? AND state=?)"],
+    );
+    assert!(!p.contains("TEMP B-TREE"), "{p}");
+    // Counts per state: from the same index only.
+    check(
+        &literal(&vpp::count_sql('?'), 1),
+        &["COVERING INDEX vpp_assignments_due (token=?)"],
+    );
+    // The requested licenses of an asset, alone and within the asset's
+    // columns: the partial index, by the whole key.
+    let requested = "COVERING INDEX vpp_assignments_requested \
+                     (token=? AND adam_id=? AND pricing_param=? AND state=?)";
+    check(
+        &literal(
+            &format!(
+                "SELECT count(*) FROM vpp_assignments
+                 WHERE token = ?1 AND adam_id = ?2 AND pricing_param = ?3 AND {}",
+                vpp::REQUESTED
+            ),
+            3,
+        ),
+        &[requested],
+    );
+    check(
+        &literal(
+            &format!(
+                "SELECT {} FROM vpp_assets x
+                 WHERE x.token = ?1 AND x.adam_id = ?2 AND x.pricing_param = ?3",
+                vpp::ASSET_COLUMNS
+            ),
+            3,
+        ),
+        &[
+            "(token=? AND adam_id=? AND pricing_param=?)",
+            "CORRELATED SCALAR SUBQUERY",
+            requested,
+        ],
+    );
+    // Assets without metadata: the partial index.
+    check(
+        "SELECT DISTINCT adam_id FROM vpp_assets
+         WHERE token = 't' AND metadata_at IS NULL ORDER BY adam_id LIMIT 5",
+        &["vpp_assets_no_metadata (token=?)"],
+    );
+    // A job's and a command's assignments: their partial indexes.
+    for (col, index) in [
+        ("event_id", "vpp_assignments_event (event_id=?)"),
+        ("command_uuid", "vpp_assignments_command (command_uuid=?)"),
+    ] {
+        check(
+            &format!(
+                "SELECT {} FROM vpp_assignments WHERE {col} = 'e'
+                 ORDER BY token, adam_id, pricing_param, serial_number",
+                vpp::ASSIGNMENT_COLUMNS
+            ),
+            &[index],
+        );
+    }
+    // Changes to assignments and assets go by key.
+    let by_key = "(token=? AND adam_id=? AND pricing_param=? AND serial_number=?)";
+    check(
+        &literal(&vpp::removal_sql('?', "serial_number = ?4"), 6),
+        &[by_key],
+    );
+    check(
+        &literal(&vpp::set_sql('?', "serial_number = ?4"), 11),
+        &[by_key],
+    );
+    check(
+        &literal(&vpp::adjust_sql('?', "max"), 5),
+        &["(token=? AND adam_id=? AND pricing_param=?)"],
+    );
+    // The end of a walk: the token's assets, and each one's assignments
+    // by key (the cascade).
+    check(
+        "DELETE FROM vpp_assets WHERE token = 't' AND generation <> 5",
+        &[
+            "vpp_assets USING INDEX sqlite_autoindex_vpp_assets_1 (token=?)",
+            "sqlite_autoindex_vpp_assignments_1 (token=? AND adam_id=? AND pricing_param=?)",
+        ],
+    );
+    check(
+        "DELETE FROM vpp_notifications WHERE received_at < 5",
+        &["vpp_notifications_at (received_at<?)"],
+    );
+    // Listing pages: from the cursor on, in index order.
+    let after = Some((
+        "t".to_owned(),
+        "a".to_owned(),
+        "p".to_owned(),
+        "s".to_owned(),
+    ));
+    let pk = "sqlite_autoindex_vpp_assignments_1";
+    for (q, want) in [
+        (
+            VppAssignmentQuery::default(),
+            "SCAN vpp_assignments USING INDEX",
+        ),
+        (
+            VppAssignmentQuery {
+                token: Some("t".into()),
+                after: after.clone(),
+                ..Default::default()
+            },
+            "(token=? AND (adam_id,pricing_param,serial_number)>(?,?,?))",
+        ),
+        (
+            VppAssignmentQuery {
+                token: Some("t".into()),
+                adam_id: Some("a".into()),
+                after: after.clone(),
+                ..Default::default()
+            },
+            "(token=? AND adam_id=? AND (pricing_param,serial_number)>(?,?))",
+        ),
+        (
+            VppAssignmentQuery {
+                after: after.clone(),
+                ..Default::default()
+            },
+            "((token,adam_id,pricing_param,serial_number)>(?,?,?,?))",
+        ),
+        (
+            VppAssignmentQuery {
+                token: Some("t".into()),
+                state: Some(VppAssignState::Failed),
+                after: after.clone(),
+                ..Default::default()
+            },
+            "(token=? AND (adam_id,pricing_param,serial_number)>(?,?,?))",
+        ),
+    ] {
+        let l = vpp::assignments_listing(&q, '?').unwrap();
+        let p = check(&literal(&l.sql, l.params.len() + 1), &[pk, want]);
+        assert!(!p.contains("TEMP B-TREE"), "{q:?}\n{p}");
+    }
+    // A device's assignments: its index (and a sort of its few rows).
+    let q = VppAssignmentQuery {
+        serial_number: Some("s".into()),
+        after,
+        ..Default::default()
+    };
+    let l = vpp::assignments_listing(&q, '?').unwrap();
+    check(
+        &literal(&l.sql, l.params.len() + 1),
+        &["vpp_assignments_serial (serial_number=?)"],
+    );
+    let after = Some(("t".to_owned(), "a".to_owned(), "p".to_owned()));
+    for (q, want) in [
+        (
+            VppAssetQuery {
+                token: Some("t".into()),
+                after: after.clone(),
+                limit: 5,
+            },
+            "(token=? AND (adam_id,pricing_param)>(?,?))",
+        ),
+        (
+            VppAssetQuery {
+                token: None,
+                after: after.clone(),
+                limit: 5,
+            },
+            "((token,adam_id,pricing_param)>(?,?,?))",
+        ),
+    ] {
+        let l = vpp::assets_listing(&q, '?').unwrap();
+        let p = check(
+            &literal(&l.sql, l.params.len() + 1),
+            &["sqlite_autoindex_vpp_assets_1", want, requested],
+        );
+        assert!(!p.contains("TEMP B-TREE"), "{q:?}\n{p}");
+    }
+}

@@ -6,9 +6,11 @@
 
 mod dep;
 mod push;
+mod vpp;
 
 pub use dep::*;
 pub use push::*;
+pub use vpp::*;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -1470,6 +1472,17 @@ macro_rules! for_each_conformance_test {
             dep_listing_under_concurrent_inserts,
             dep_events_and_prune,
             dep_delete_cascades,
+            vpp_tokens_lifecycle,
+            vpp_token_errors,
+            vpp_asset_walks,
+            vpp_asset_counts_and_metadata,
+            vpp_asset_listing,
+            vpp_assignment_requests,
+            vpp_request_restarts,
+            vpp_assignment_transitions,
+            vpp_assignment_listing,
+            vpp_notifications_are_remembered,
+            vpp_delete_cascades,
         );
     };
 }

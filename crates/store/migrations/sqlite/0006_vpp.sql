@@ -1,0 +1,107 @@
+-- Apps and Books (VPP): one row per location content token, the assets
+-- (apps and books) each token owns with their license counts, the service's
+-- license assignments to devices, and the ids of the notifications Apple
+-- sent (to drop repeats).
+
+-- One row per token. token_sealed and notify_secret_sealed are encrypted by
+-- the caller; the store never sees them in clear.
+CREATE TABLE vpp_tokens (
+    name                 TEXT    PRIMARY KEY NOT NULL,
+    description          TEXT    NOT NULL DEFAULT '',
+    org_type             TEXT    NOT NULL CHECK (org_type IN ('business', 'education')),
+    token_sealed         TEXT    NOT NULL,
+    org_name             TEXT    NOT NULL,
+    token_expiry         INTEGER,
+    notify_secret_sealed TEXT,
+    location_name        TEXT,
+    u_id                 TEXT,
+    country              TEXT,
+    default_platform     TEXT,
+    claimed_at           INTEGER,
+    claim_error          TEXT,
+    assets_version       TEXT,
+    assets_synced_at     INTEGER,
+    last_sync_at         INTEGER,
+    last_sync_ok         INTEGER,
+    last_error           TEXT,
+    created_at           INTEGER NOT NULL,
+    updated_at           INTEGER NOT NULL
+);
+
+-- Each asset as the last walk of GET assets described it (generation: the
+-- walk that stored it; finishing a walk deletes the rows of other walks),
+-- and the app metadata looked up for it. platforms is a JSON array of text.
+CREATE TABLE vpp_assets (
+    token             TEXT    NOT NULL REFERENCES vpp_tokens (name) ON DELETE CASCADE,
+    adam_id           TEXT    NOT NULL,
+    pricing_param     TEXT    NOT NULL,
+    product_type      TEXT,
+    total_count       INTEGER,
+    assigned_count    INTEGER NOT NULL,
+    available_count   INTEGER,
+    retired_count     INTEGER,
+    device_assignable INTEGER NOT NULL,
+    revocable         INTEGER NOT NULL,
+    platforms         TEXT    NOT NULL,
+    name              TEXT,
+    bundle_id         TEXT,
+    icon_url          TEXT,
+    version           TEXT,
+    metadata_at       INTEGER,
+    generation        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    PRIMARY KEY (token, adam_id, pricing_param)
+);
+-- The assets whose metadata is still to be looked up. Partial: the looked-up
+-- majority never weighs on it.
+CREATE INDEX vpp_assets_no_metadata ON vpp_assets (token, adam_id) WHERE metadata_at IS NULL;
+
+-- One row per (token, asset, device serial number) the service assigned a
+-- license to, in the states of VppAssignState. Goes with its asset.
+CREATE TABLE vpp_assignments (
+    token         TEXT    NOT NULL,
+    adam_id       TEXT    NOT NULL,
+    pricing_param TEXT    NOT NULL,
+    serial_number TEXT    NOT NULL,
+    udid          TEXT,
+    state         TEXT    NOT NULL
+                  CHECK (state IN ('pending_associate', 'associating', 'installing', 'installed',
+                                   'failed', 'pending_remove', 'removing',
+                                   'pending_disassociate', 'disassociating', 'removed')),
+    event_id      TEXT,
+    command_uuid  TEXT,
+    detail        TEXT,
+    options_json  TEXT    NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_at       INTEGER,
+    requested_by  TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    PRIMARY KEY (token, adam_id, pricing_param, serial_number),
+    FOREIGN KEY (token, adam_id, pricing_param)
+        REFERENCES vpp_assets (token, adam_id, pricing_param) ON DELETE CASCADE
+);
+-- The work in one state, oldest change first (the order is the index's, so
+-- a batch reads only its rows however many wait), and the counts per state.
+CREATE INDEX vpp_assignments_due
+    ON vpp_assignments (token, state, updated_at, adam_id, pricing_param, serial_number);
+-- Licenses asked for and not yet in Apple's counts, per asset (covering).
+-- Partial: only the few assignments under way.
+CREATE INDEX vpp_assignments_requested ON vpp_assignments (token, adam_id, pricing_param, state)
+    WHERE state IN ('pending_associate', 'associating');
+-- A device's assignments, on any token.
+CREATE INDEX vpp_assignments_serial ON vpp_assignments (serial_number);
+-- The assignments of an Apple job, and of an MDM command.
+CREATE INDEX vpp_assignments_event ON vpp_assignments (event_id) WHERE event_id IS NOT NULL;
+CREATE INDEX vpp_assignments_command ON vpp_assignments (command_uuid)
+    WHERE command_uuid IS NOT NULL;
+
+-- The notification ids seen, to drop the ones Apple sends again; pruned by
+-- the caller.
+CREATE TABLE vpp_notifications (
+    notification_id TEXT    PRIMARY KEY NOT NULL,
+    token           TEXT    NOT NULL REFERENCES vpp_tokens (name) ON DELETE CASCADE,
+    received_at     INTEGER NOT NULL
+);
+CREATE INDEX vpp_notifications_token ON vpp_notifications (token);
+CREATE INDEX vpp_notifications_at ON vpp_notifications (received_at);
