@@ -419,6 +419,7 @@ async fn build_inner(
             pki.ca.cert_der.clone(),
             s.data_dir.clone(),
         )?,
+        vpp: crate::vpp::VppService::new(s.vpp.clone(), base, s.data_dir.clone())?,
         secrets,
         admin_token: Secret::new(admin_token),
         ca_pem: pki.ca.cert_pem.clone(),

@@ -146,6 +146,36 @@ pub struct ServeArgs {
     /// it [default: the signature must verify, its signer is not anchored].
     #[arg(long, env = "PIPPIN_DEP_MACHINE_INFO_CA", value_name = "PEM")]
     dep_machine_info_ca: Option<PathBuf>,
+    /// Apple's Apps and Books API base URL [default:
+    /// `https://vpp.itunes.apple.com/mdm/v2`].
+    #[arg(long, env = "PIPPIN_VPP_BASE_URL", value_name = "URL")]
+    vpp_base_url: Option<String>,
+    /// Extra CA certificates, PEM, trusted for the Apps and Books API (a
+    /// stand-in).
+    #[arg(long, env = "PIPPIN_VPP_CA", value_name = "PEM")]
+    vpp_ca: Option<PathBuf>,
+    /// Seconds between full Apps and Books asset walks [default: 21600].
+    #[arg(long, env = "PIPPIN_VPP_SYNC_INTERVAL", value_name = "SECONDS")]
+    vpp_sync_interval: Option<u64>,
+    /// Seconds between passes over license assignments [default: 5].
+    #[arg(long, env = "PIPPIN_VPP_WORK_INTERVAL", value_name = "SECONDS")]
+    vpp_work_interval: Option<u64>,
+    /// Seconds between status queries of a pending Apps and Books job
+    /// [default: 30, as Apple asks].
+    #[arg(long, env = "PIPPIN_VPP_EVENT_POLL", value_name = "SECONDS")]
+    vpp_event_poll: Option<u64>,
+    /// Requests per second per content token at most [default: 15].
+    #[arg(long, env = "PIPPIN_VPP_MAX_REQUESTS_PER_SECOND", value_name = "N")]
+    vpp_max_requests_per_second: Option<u32>,
+    /// Do not ask Apple to post Apps and Books notifications (poll only;
+    /// for servers Apple cannot reach).
+    #[arg(long, env = "PIPPIN_VPP_NO_NOTIFICATIONS")]
+    vpp_no_notifications: bool,
+    /// ManagementFlags of VPP installs: 0, 1 (remove with the MDM
+    /// profile), 4 (no backup of app data) or 5 [default: 1].
+    #[arg(long, env = "PIPPIN_VPP_MANAGEMENT_FLAGS", value_name = "N",
+          value_parser = ["0", "1", "4", "5"])]
+    vpp_management_flags: Option<String>,
     /// Do not copy log lines to standard error.
     #[arg(long, env = "PIPPIN_LOG_QUIET")]
     log_quiet: bool,
@@ -223,6 +253,32 @@ impl ServeArgs {
             .dep_machine_info_ca
             .clone()
             .or(s.dep.machine_info_ca.take());
+        if let Some(v) = &self.vpp_base_url {
+            s.vpp.base_url = v.clone();
+        }
+        s.vpp.ca = self.vpp_ca.clone().or(s.vpp.ca.take());
+        if let Some(v) = self.vpp_sync_interval {
+            s.vpp.sync_interval_secs = v;
+        }
+        if let Some(v) = self.vpp_work_interval {
+            s.vpp.work_interval_secs = v;
+        }
+        if let Some(v) = self.vpp_event_poll {
+            s.vpp.event_poll_secs = v;
+        }
+        if let Some(v) = self.vpp_max_requests_per_second {
+            s.vpp.max_requests_per_second = v;
+        }
+        if self.vpp_no_notifications {
+            s.vpp.notifications = false;
+        }
+        if let Some(v) = self
+            .vpp_management_flags
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+        {
+            s.vpp.management_flags = v;
+        }
         if self.log_quiet {
             s.log_stderr = false;
         }

@@ -51,6 +51,9 @@ pub struct FileConfig {
     /// Automated Device Enrollment.
     #[serde(default)]
     pub dep: DepConfig,
+    /// Apps and Books (volume-purchased apps).
+    #[serde(default)]
+    pub vpp: VppConfig,
 }
 
 /// `[database]`.
@@ -164,6 +167,59 @@ impl Default for DepConfig {
             token_warning_days: 30,
             history_days: 365,
             profile: DepProfileConfig::default(),
+        }
+    }
+}
+
+/// `[vpp]`: Apps and Books for Organizations (volume-purchased apps).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VppConfig {
+    /// Apple's Apps and Books API (or a stand-in).
+    pub base_url: String,
+    /// Extra CA certificates (PEM path) trusted for `base_url`.
+    pub ca: Option<PathBuf>,
+    /// Seconds between full asset walks per content token (60 to 604800);
+    /// notifications keep counts current in between.
+    pub sync_interval_secs: u64,
+    /// Seconds between passes over the license assignments (1 to 300).
+    pub work_interval_secs: u64,
+    /// Seconds between status queries of a pending job (Apple asks for at
+    /// least 30).
+    pub event_poll_secs: u64,
+    /// Seconds before a failed request is tried again, doubling with each
+    /// failure (up to an hour).
+    pub retry_secs: u64,
+    /// Requests per second per token at most (Apple allows 15).
+    pub max_requests_per_second: u32,
+    /// Ask Apple to post notifications to `<public_url>/mdm/vpp/notify/<token>`
+    /// (job results, license count changes). Without them, polling alone
+    /// keeps things current.
+    pub notifications: bool,
+    /// `ManagementFlags` of installs, unless a request says otherwise (1:
+    /// remove the app with the MDM profile; 4: no backup of its data; 5:
+    /// both).
+    pub management_flags: u64,
+    /// Warn this many days before a content token expires.
+    pub token_warning_days: u64,
+    /// The storefront country of metadata lookups [default: the token's].
+    pub country: Option<String>,
+}
+
+impl Default for VppConfig {
+    fn default() -> Self {
+        Self {
+            base_url: vpp_client::DEFAULT_BASE_URL.to_owned(),
+            ca: None,
+            sync_interval_secs: 6 * 3600,
+            work_interval_secs: 5,
+            event_poll_secs: 30,
+            retry_secs: 60,
+            max_requests_per_second: 15,
+            notifications: true,
+            management_flags: 1,
+            token_warning_days: 30,
+            country: None,
         }
     }
 }
@@ -321,6 +377,8 @@ pub struct Settings {
     pub master_key_file: Option<PathBuf>,
     /// Automated Device Enrollment.
     pub dep: DepConfig,
+    /// Apps and Books.
+    pub vpp: VppConfig,
 }
 
 impl Settings {
@@ -356,6 +414,7 @@ impl Settings {
             apns_ca: None,
             master_key_file: None,
             dep: DepConfig::default(),
+            vpp: VppConfig::default(),
         }
     }
 
@@ -414,6 +473,7 @@ impl Settings {
         self.apns_ca = f.apns.ca.or(self.apns_ca.take());
         self.master_key_file = f.secrets.master_key_file.or(self.master_key_file.take());
         self.dep = f.dep;
+        self.vpp = f.vpp;
     }
 
     /// The master key file in use.

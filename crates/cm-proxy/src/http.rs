@@ -23,7 +23,7 @@ use tracing::{debug, info, warn};
 
 use crate::mdm::{self, Presented};
 use crate::state::App;
-use crate::{api, dep};
+use crate::{api, dep, vpp};
 
 /// The client certificate of the TLS connection a request came on.
 #[derive(Clone, Debug, Default)]
@@ -62,6 +62,20 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/dep/links/{name}/sync", post(dep::sync_link))
         .route("/dep/devices", get(dep::list_devices))
         .route("/dep/devices/{serial}/assign", post(dep::reassign_device))
+        .route("/vpp/tokens", get(vpp::list_tokens))
+        .route(
+            "/vpp/tokens/{name}",
+            get(vpp::get_token)
+                .put(vpp::put_token)
+                .delete(vpp::delete_token),
+        )
+        .route("/vpp/tokens/{name}/sync", post(vpp::sync_token))
+        .route("/vpp/assets", get(vpp::list_assets))
+        .route(
+            "/vpp/assignments",
+            get(vpp::list_assignments).post(vpp::assign),
+        )
+        .route("/vpp/assignments/remove", post(vpp::unassign))
         .route("/audit", get(api::list_audit))
         .route("/openapi.json", get(openapi))
         .fallback(api::not_found)
@@ -69,6 +83,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/mdm/enroll", get(enroll))
         .route("/mdm/dep/enroll", post(dep::enroll))
+        .route("/mdm/vpp/notify/{name}", post(vpp::notify))
         .route("/mdm/checkin", put(mdm_request).post(mdm_request))
         .route("/mdm/connect", put(mdm_request).post(mdm_request))
         .route("/scep", get(scep_get).post(scep_post))

@@ -27,6 +27,7 @@ pub mod mdm;
 pub mod push;
 pub mod pushcert;
 pub mod state;
+pub mod vpp;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -62,12 +63,14 @@ impl Bound {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let app = self.built.app.clone();
         let retries = tokio::spawn(api::retry_pushes(app.clone(), stopped.clone()));
-        dep::DepService::start(&app, stopped).await;
+        dep::DepService::start(&app, stopped.clone()).await;
+        vpp::VppService::start(&app, stopped).await;
         let router = http::router(app.clone());
         http::serve(self.listener, self.built.tls, router, shutdown).await;
         let _ = stop.send(true);
         let _ = retries.await;
         app.dep.join().await;
+        app.vpp.join().await;
     }
 }
 

@@ -338,6 +338,12 @@ async fn report(
         {
             info!(enrollment = %id, command_uuid = done.uuid, errors = summary, "device error");
         }
+        if matches!(
+            done.request_type.as_str(),
+            "InstallApplication" | "RemoveApplication"
+        ) {
+            crate::vpp::command_completed(app, &done.uuid, done.status, r.error_summary()).await;
+        }
         if done.status == Status::Acknowledged && done.request_type == "EraseDevice" {
             // An erased device comes back with a new identity and a new
             // Authenticate, and never sends CheckOut: it is no longer enrolled.

@@ -53,6 +53,12 @@ pub struct Metrics {
     pub dep_assigned: Counter,
     /// DEP sync passes that failed.
     pub dep_sync_failures: Counter,
+    /// VPP licenses Apple associated with devices.
+    pub vpp_associated: Counter,
+    /// VPP sync passes and assignments that failed.
+    pub vpp_failures: Counter,
+    /// Notifications received from the Apps and Books service.
+    pub vpp_notifications: Counter,
     /// Open queue entries across all enrollments.
     pub queue_depth: Gauge,
     /// Enrolled devices.
@@ -105,6 +111,18 @@ impl Metrics {
                 "pippin_dep_sync_failures_total",
                 "DEP sync passes that failed.",
             )?,
+            vpp_associated: c(
+                "pippin_vpp_licenses_associated_total",
+                "Apps and Books licenses Apple associated with devices.",
+            )?,
+            vpp_failures: c(
+                "pippin_vpp_failures_total",
+                "Apps and Books sync passes and license assignments that failed.",
+            )?,
+            vpp_notifications: c(
+                "pippin_vpp_notifications_total",
+                "Notifications received from the Apps and Books service.",
+            )?,
             queue_depth: r.gauge(
                 "pippin_mdm_queue_depth",
                 "Open command-queue entries across all enrollments.",
@@ -130,6 +148,8 @@ pub struct App {
     pub metrics: Metrics,
     /// Automated Device Enrollment links.
     pub dep: crate::dep::DepService,
+    /// Apps and Books content tokens and license assignments.
+    pub vpp: crate::vpp::VppService,
     /// Seals secrets kept at rest (master key).
     pub secrets: Arc<pippin_service::SecretBox>,
     /// The bootstrap administrator token.

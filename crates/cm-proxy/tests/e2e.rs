@@ -558,6 +558,11 @@ async fn openapi_document_describes_the_routes() {
         "/pushcert",
         "/dep/links",
         "/dep/devices",
+        "/vpp/tokens",
+        "/vpp/tokens/{name}",
+        "/vpp/assets",
+        "/vpp/assignments",
+        "/vpp/assignments/remove",
         "/audit",
         "/openapi.json",
     ] {
@@ -575,6 +580,7 @@ async fn openapi_document_describes_the_routes() {
             || p.ends_with("/unenroll")
             || p.ends_with("/sync")
             || p.ends_with("/assign")
+            || p.ends_with("/remove")
         {
             "POST"
         } else {

@@ -91,6 +91,114 @@ enum Command {
     /// Automated Device Enrollment: server tokens and DEP devices.
     #[command(subcommand)]
     Dep(DepCommand),
+    /// Apps and Books: content tokens, app licenses, assignments.
+    #[command(subcommand)]
+    Vpp(VppCommand),
+}
+
+/// `pippinctl vpp …`
+#[derive(Debug, clap::Subcommand)]
+enum VppCommand {
+    /// Add a content token (the .vpptoken file from Apple Business Manager,
+    /// Settings > Apps and Books), or replace its file; the service claims
+    /// it for itself at Apple.
+    Token {
+        /// The token's name (letters, digits, '.', '_', '-').
+        name: String,
+        /// The .vpptoken file.
+        file: PathBuf,
+        /// Free text shown with the token.
+        #[arg(long)]
+        description: Option<String>,
+        /// business (Apple Business Manager) or education (Apple School
+        /// Manager).
+        #[arg(long, default_value = "business", value_parser = ["business", "education"])]
+        organization_type: String,
+        /// Claim the token even if another MDM server manages it (that
+        /// server stops managing its licenses).
+        #[arg(long)]
+        take_over: bool,
+    },
+    /// List the content tokens: organisation, expiry, claim and sync state.
+    Tokens,
+    /// Walk a token's assets again now.
+    Sync {
+        /// The token's name.
+        name: String,
+    },
+    /// Forget a token, its assets and assignments.
+    Remove {
+        /// The token's name.
+        name: String,
+    },
+    /// List apps and books with their license counts.
+    Assets {
+        /// Only this token's.
+        #[arg(long)]
+        token: Option<String>,
+        /// Start after this cursor (from the previous page).
+        #[arg(long)]
+        after: Option<String>,
+        /// Page size.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Give an app's licenses to enrolled devices and install it on them.
+    Assign {
+        /// The token the licenses belong to.
+        #[arg(long)]
+        token: String,
+        /// The app's Adam ID (App Store id).
+        #[arg(long)]
+        adam_id: String,
+        /// Its pricing parameter.
+        #[arg(long, default_value = "STDQ")]
+        pricing: String,
+        /// ManagementFlags: 1 removes the app with the MDM profile, 4
+        /// prevents backup of its data, 5 both [default: the service's].
+        #[arg(long, value_parser = ["0", "1", "4", "5"])]
+        management_flags: Option<String>,
+        /// Device UDIDs.
+        #[arg(required = true)]
+        udids: Vec<String>,
+    },
+    /// Remove an app from devices and give the licenses back.
+    Unassign {
+        /// The token the licenses belong to.
+        #[arg(long)]
+        token: String,
+        /// The app's Adam ID.
+        #[arg(long)]
+        adam_id: String,
+        /// Its pricing parameter.
+        #[arg(long, default_value = "STDQ")]
+        pricing: String,
+        /// Device UDIDs.
+        #[arg(required = true)]
+        udids: Vec<String>,
+    },
+    /// List license assignments and where each stands.
+    Assignments {
+        /// Only this token's.
+        #[arg(long)]
+        token: Option<String>,
+        /// Only this app's.
+        #[arg(long)]
+        adam_id: Option<String>,
+        /// Only this device's.
+        #[arg(long)]
+        serial: Option<String>,
+        /// Only those in this state (pending_associate, associating,
+        /// installing, installed, failed, removing, removed, ...).
+        #[arg(long)]
+        state: Option<String>,
+        /// Start after this cursor (from the previous page).
+        #[arg(long)]
+        after: Option<String>,
+        /// Page size.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
 }
 
 /// `pippinctl dep …`
@@ -407,6 +515,7 @@ async fn remote(cli: &Cli) -> anyhow::Result<()> {
             }
         }
         Command::Dep(cmd) => dep(&client, cmd, cli.json).await?,
+        Command::Vpp(cmd) => vpp(&client, cmd, cli.json).await?,
         Command::Apns(ApnsCommand::Csr { .. } | ApnsCommand::VendorSign { .. }) => {
             unreachable!("local commands are handled before connecting")
         }
@@ -503,6 +612,192 @@ async fn dep(client: &ApiClient, cmd: &DepCommand, json_out: bool) -> anyhow::Re
                 match l.get("last_sync_ok").and_then(Value::as_bool) {
                     Some(true) => "ok".to_owned(),
                     Some(false) => format!("failed: {}", text(l, "last_error")),
+                    None => "not yet".to_owned(),
+                },
+            );
+        }
+    } else {
+        println!("{out:#}");
+    }
+    Ok(())
+}
+
+fn query(base: &str, params: &[(&str, &Option<String>)]) -> String {
+    let mut path = base.to_owned();
+    for (k, v) in params {
+        if let Some(v) = v {
+            path.push(if path.contains('?') { '&' } else { '?' });
+            path.push_str(&format!("{k}={}", percent_encode(v)));
+        }
+    }
+    path
+}
+
+async fn vpp(client: &ApiClient, cmd: &VppCommand, json_out: bool) -> anyhow::Result<()> {
+    let out = match cmd {
+        VppCommand::Token {
+            name,
+            file,
+            description,
+            organization_type,
+            take_over,
+        } => {
+            let text = String::from_utf8(read(file)?).map_err(|_| {
+                anyhow::anyhow!("{} is not a .vpptoken (text) file", file.display())
+            })?;
+            let body = json!({
+                "token": text.trim(),
+                "description": description,
+                "organization_type": organization_type,
+                "take_over": take_over,
+            });
+            let path = format!("/api/v1/vpp/tokens/{}", percent_encode(name));
+            client.call("PUT", &path, Some(&body)).await?.ok()?
+        }
+        VppCommand::Tokens => client.call("GET", "/api/v1/vpp/tokens", None).await?.ok()?,
+        VppCommand::Sync { name } => {
+            let path = format!("/api/v1/vpp/tokens/{}/sync", percent_encode(name));
+            client.call("POST", &path, None).await?.ok()?
+        }
+        VppCommand::Remove { name } => {
+            let path = format!("/api/v1/vpp/tokens/{}", percent_encode(name));
+            client.call("DELETE", &path, None).await?.ok()?;
+            json!({ "removed": name })
+        }
+        VppCommand::Assets {
+            token,
+            after,
+            limit,
+        } => {
+            let limit = Some(limit.to_string());
+            let path = query(
+                "/api/v1/vpp/assets",
+                &[("token", token), ("after", after), ("limit", &limit)],
+            );
+            let out = client.call("GET", &path, None).await?.ok()?;
+            if !json_out {
+                for a in out
+                    .get("assets")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    let count = |k: &str| {
+                        a.get(k)
+                            .and_then(Value::as_i64)
+                            .map_or("unlimited".to_owned(), |n| n.to_string())
+                    };
+                    println!(
+                        "{:<12} {:<5} {:<32} total {:>8}  assigned {:>8}  free {:>8}",
+                        text(&a, "adam_id"),
+                        text(&a, "pricing_param"),
+                        a.get("name").and_then(Value::as_str).unwrap_or("?"),
+                        count("total_count"),
+                        a.get("assigned_count").and_then(Value::as_i64).unwrap_or(0),
+                        count("free_count"),
+                    );
+                }
+                if let Some(next) = out.get("next").and_then(Value::as_str) {
+                    println!("more: --after {next}");
+                }
+                return Ok(());
+            }
+            out
+        }
+        VppCommand::Assign {
+            token,
+            adam_id,
+            pricing,
+            management_flags,
+            udids,
+        } => {
+            let mut body = json!({ "token": token, "adam_id": adam_id, "pricing_param": pricing, "devices": udids });
+            if let Some(f) = management_flags
+                .as_deref()
+                .and_then(|f| f.parse::<u64>().ok())
+            {
+                body["management_flags"] = json!(f);
+            }
+            client
+                .call("POST", "/api/v1/vpp/assignments", Some(&body))
+                .await?
+                .ok()?
+        }
+        VppCommand::Unassign {
+            token,
+            adam_id,
+            pricing,
+            udids,
+        } => {
+            let body = json!({ "token": token, "adam_id": adam_id, "pricing_param": pricing, "devices": udids });
+            client
+                .call("POST", "/api/v1/vpp/assignments/remove", Some(&body))
+                .await?
+                .ok()?
+        }
+        VppCommand::Assignments {
+            token,
+            adam_id,
+            serial,
+            state,
+            after,
+            limit,
+        } => {
+            let limit = Some(limit.to_string());
+            let path = query(
+                "/api/v1/vpp/assignments",
+                &[
+                    ("token", token),
+                    ("adam_id", adam_id),
+                    ("serial_number", serial),
+                    ("state", state),
+                    ("after", after),
+                    ("limit", &limit),
+                ],
+            );
+            let out = client.call("GET", &path, None).await?.ok()?;
+            if !json_out {
+                for a in out
+                    .get("assignments")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    println!(
+                        "{:<12} {:<16} {:<20} {}",
+                        text(&a, "adam_id"),
+                        text(&a, "serial_number"),
+                        text(&a, "state"),
+                        text(&a, "detail"),
+                    );
+                }
+                if let Some(next) = out.get("next").and_then(Value::as_str) {
+                    println!("more: --after {next}");
+                }
+                return Ok(());
+            }
+            out
+        }
+    };
+    if json_out {
+        println!("{out:#}");
+    } else if let Some(tokens) = out.get("tokens").and_then(Value::as_array) {
+        for t in tokens {
+            println!(
+                "{:<16} {:<24} expires in {} days, {}, last sync {}",
+                text(t, "name"),
+                text(t, "org_name"),
+                t.get("token_expires_in_days")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0),
+                if t.get("claimed").and_then(Value::as_bool) == Some(true) {
+                    "claimed".to_owned()
+                } else {
+                    format!("not claimed: {}", text(t, "claim_error"))
+                },
+                match t.get("last_sync_ok").and_then(Value::as_bool) {
+                    Some(true) => "ok".to_owned(),
+                    Some(false) => format!("failed: {}", text(t, "last_error")),
                     None => "not yet".to_owned(),
                 },
             );

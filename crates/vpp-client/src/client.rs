@@ -252,47 +252,50 @@ impl VppClient {
         E: Endpoint<Output = P>,
         P: Page,
     {
-        self.walk_async(make, async |e| sink(e)).await
-    }
-
-    /// [`walk`](Self::walk) with an asynchronous sink: the next page is
-    /// asked for only once `sink` has taken the last one (a service stores
-    /// each page before reading the next, holding one at a time).
-    pub async fn walk_async<E, P>(
-        &self,
-        make: impl Fn(u32) -> E,
-        mut sink: impl AsyncFnMut(WalkEvent<P::Item>),
-    ) -> Result<WalkSummary>
-    where
-        E: Endpoint<Output = P>,
-        P: Page,
-    {
         let mut walker = PageWalker::<P>::new(self.config.walk.clone());
         let mut restarts = 0;
         loop {
-            while let Some(event) = walker.poll_event() {
-                match event {
-                    WalkEvent::Done {
+            match self.next_walk_event(&mut walker, &make).await {
+                WalkEvent::Done {
+                    generation,
+                    version_id,
+                    pages,
+                    items,
+                } => {
+                    return Ok(WalkSummary {
                         generation,
                         version_id,
                         pages,
                         items,
-                    } => {
-                        return Ok(WalkSummary {
-                            generation,
-                            version_id,
-                            pages,
-                            items,
-                            restarts,
-                        });
-                    }
-                    WalkEvent::Failed { error } => return Err(error),
-                    e @ WalkEvent::Restarted { .. } => {
-                        restarts += 1;
-                        sink(e).await;
-                    }
-                    e => sink(e).await,
+                        restarts,
+                    });
                 }
+                WalkEvent::Failed { error } => return Err(error),
+                e @ WalkEvent::Restarted { .. } => {
+                    restarts += 1;
+                    sink(e);
+                }
+                e => sink(e),
+            }
+        }
+    }
+
+    /// Drives `walker` until it has an event: asks for its pages (built by
+    /// `make`) and waits out its back-off. A caller that must do async work
+    /// with each page (store it) loops over this, holding one page at a
+    /// time; after `Done` or `Failed` the walk is over.
+    pub async fn next_walk_event<E, P>(
+        &self,
+        walker: &mut PageWalker<P>,
+        make: impl Fn(u32) -> E,
+    ) -> WalkEvent<P::Item>
+    where
+        E: Endpoint<Output = P>,
+        P: Page,
+    {
+        loop {
+            if let Some(event) = walker.poll_event() {
+                return event;
             }
             if let Some(page) = walker.poll_request(Instant::now()) {
                 let result = self.call(&make(page)).await;
@@ -300,8 +303,11 @@ impl VppClient {
             } else if let Some(at) = walker.poll_timeout() {
                 tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
             } else {
-                // Not reachable: a walker with nothing to do has ended.
-                return Err(Error::InvalidRequest("the walk stalled".to_owned()));
+                // Not reachable: a walker with nothing to do has ended and
+                // handed out its last event.
+                return WalkEvent::Failed {
+                    error: Error::InvalidRequest("the walk has ended".to_owned()),
+                };
             }
         }
     }

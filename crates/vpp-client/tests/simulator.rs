@@ -582,7 +582,7 @@ async fn metadata_lookup_needs_the_cookie_for_custom_apps() {
         .content_metadata_lookup()
         .unwrap()
         .to_owned();
-    assert!(url.ends_with("/WebObjects/MZStorePlatform.woa/wa/lookup"));
+    assert_eq!(url, s.sim.lookup_url());
     let ids: Vec<String> = ["361309726", "900000001", "123"]
         .iter()
         .map(|s| (*s).to_owned())

@@ -242,6 +242,7 @@ impl Simulator {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let mut state = State::default();
+        state.origin = format!("http://{addr}");
         state.behaviour = state::Behaviour {
             page_size: config.page_size,
             max_requests_per_second: config.max_requests_per_second,

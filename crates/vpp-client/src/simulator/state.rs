@@ -256,6 +256,9 @@ pub(crate) struct State {
     next_id: u64,
     /// Requests seen: (method, path and query).
     pub(crate) log: Vec<(String, String)>,
+    /// `http://host:port` of the simulator, for the absolute URLs of the
+    /// service configuration.
+    pub(crate) origin: String,
 }
 
 /// A request, as the HTTP layer hands it over.
@@ -612,7 +615,8 @@ impl State {
     }
 
     fn service_config(&self, lookup_path: &str) -> Reply {
-        let base = "/mdm/v2";
+        let base = format!("{}/mdm/v2", self.origin);
+        let lookup = format!("{}{lookup_path}", self.origin);
         Reply::ok(json!({
             "errorCodes": [
                 {"errorNumber": 9601, "errorMessage": "Login required."},
@@ -632,7 +636,7 @@ impl State {
             "urls": {
                 "associateAssets": format!("{base}/assets/associate"),
                 "clientConfig": format!("{base}/client/config"),
-                "contentMetadataLookup": lookup_path,
+                "contentMetadataLookup": lookup,
                 "disassociateAssets": format!("{base}/assets/disassociate"),
                 "eventStatus": format!("{base}/status"),
                 "getAssets": format!("{base}/assets"),
