@@ -30,21 +30,11 @@
 //! # Ok(()) }
 //! ```
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
+use pippin_http_client::client::{HttpsClient, HttpsConfig};
 
 use crate::api::{
     ActivationLock, AssignProfile, DefineProfile, DeviceDetails, DisownDevices, Endpoint,
@@ -56,16 +46,8 @@ use crate::model::{
     DefineProfileResponse, DeviceDetailsResponse, DevicePage, DeviceStatusResponse, Profile,
 };
 use crate::oauth::{OAuthCredentials, OAuthParams};
-use crate::session::{Call, Config, Session, is_loopback_host};
+use crate::session::{Call, Config, Session};
 use crate::sync::{SyncEvent, SyncMachine, SyncStats};
-
-/// Where trust anchors are looked for when none are configured.
-const SYSTEM_BUNDLES: [&str; 4] = [
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/cert.pem",
-    "/etc/ssl/ca-bundle.pem",
-];
 
 /// Exchanges per call: sign-in, call, sign-in again, replay.
 const MAX_EXCHANGES: usize = 4;
@@ -146,9 +128,7 @@ impl ClientConfig {
 /// A DEP client for one server token. Must be used inside a tokio runtime.
 pub struct DepClient {
     session: Mutex<Session>,
-    http: Client<Connector, Full<Bytes>>,
-    request_timeout: Duration,
-    max_body_len: usize,
+    http: HttpsClient,
 }
 
 impl std::fmt::Debug for DepClient {
@@ -164,25 +144,17 @@ impl DepClient {
     /// setup; connects on first use.
     pub fn new(credentials: OAuthCredentials, config: ClientConfig) -> Result<Self> {
         let session = Session::new(credentials, Arc::new(config.api.clone()))?;
-        let base = config.api.checked_base_url()?;
-        let tls = if base.starts_with("https://") {
-            Some(TlsConnector::from(Arc::new(tls_config(&config)?)))
-        } else {
-            None
-        };
-        let connector = Connector {
-            tls,
-            connect_timeout: config.connect_timeout,
-        };
-        let http = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
+        let mut https = HttpsConfig::default();
+        https
+            .connect_timeout(config.connect_timeout)
+            .request_timeout(config.request_timeout)
+            .max_body_len(config.api.max_body_len);
+        https.trust_anchors_pem = config.trust_anchors_pem.clone();
+        https.extra_ca_pem = config.extra_ca_pem.clone();
+        let http = HttpsClient::new(&https).map_err(transport)?;
         Ok(Self {
             session: Mutex::new(session),
             http,
-            request_timeout: config.request_timeout,
-            max_body_len: config.api.max_body_len,
         })
     }
 
@@ -220,37 +192,7 @@ impl DepClient {
     }
 
     async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Bytes>> {
-        let (parts, body) = request.into_parts();
-        let request = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
-        let limit = self.max_body_len;
-        let exchange = async {
-            let response = self.http.request(request).await.map_err(|e| {
-                let text = error_chain(&e);
-                if e.is_connect() {
-                    Error::Connect(std::io::Error::other(text))
-                } else {
-                    Error::Http(text)
-                }
-            })?;
-            let (parts, body) = response.into_parts();
-            let body = Limited::new(body, limit)
-                .collect()
-                .await
-                .map_err(|e| {
-                    if e.downcast_ref::<http_body_util::LengthLimitError>()
-                        .is_some()
-                    {
-                        Error::BodyTooLarge { limit }
-                    } else {
-                        Error::Http(error_chain(&*e))
-                    }
-                })?
-                .to_bytes();
-            Ok(http::Response::from_parts(parts, body))
-        };
-        tokio::time::timeout(self.request_timeout, exchange)
-            .await
-            .map_err(|_| Error::Timeout(self.request_timeout))?
+        self.http.send(request).await.map_err(transport)
     }
 
     /// `GET /account`.
@@ -403,172 +345,15 @@ fn oauth_params() -> Result<OAuthParams> {
     Ok(OAuthParams::new(timestamp, &nonce))
 }
 
-fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig> {
-    let mut anchors = Vec::new();
-    let system = || {
-        SYSTEM_BUNDLES
-            .iter()
-            .find_map(|p| std::fs::read_to_string(p).ok())
-    };
-    match (&config.trust_anchors_pem, &config.extra_ca_pem) {
-        (Some(pem), _) => anchors.extend(certificates(pem)?),
-        (None, None) => {
-            let bundle =
-                system().ok_or_else(|| Error::Tls("no system trust anchors found".to_owned()))?;
-            anchors.extend(certificates(&bundle)?);
-        }
-        (None, Some(_)) => {
-            if let Some(bundle) = system() {
-                anchors.extend(certificates(&bundle)?);
-            }
-        }
-    }
-    if let Some(pem) = &config.extra_ca_pem {
-        anchors.extend(certificates(pem)?);
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(anchors);
-    if added == 0 {
-        return Err(Error::Tls("no usable trust anchors".to_owned()));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| Error::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(tls)
-}
-
-fn certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>> {
-    Ok(crate::mime::pem_blocks(pem)
-        .map_err(|e| Error::Tls(format!("trust anchors: {e}")))?
-        .into_iter()
-        .filter(|(label, _)| label == "CERTIFICATE" || label == "TRUSTED CERTIFICATE")
-        .map(|(_, der)| CertificateDer::from(der))
-        .collect())
-}
-
-/// An error and its sources, `: `-separated.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
-/// Opens TCP connections, with TLS for `https` and plain for `http` to a
-/// loopback address only.
-#[derive(Clone)]
-struct Connector {
-    tls: Option<TlsConnector>,
-    connect_timeout: Duration,
-}
-
-type ConnectFuture = Pin<Box<dyn Future<Output = std::io::Result<Stream>> + Send>>;
-
-impl tower_service::Service<http::Uri> for Connector {
-    type Response = Stream;
-    type Error = std::io::Error;
-    type Future = ConnectFuture;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: http::Uri) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move {
-            let invalid = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
-            let host = uri
-                .host()
-                .ok_or_else(|| invalid("no host"))?
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned();
-            let https = match uri.scheme_str() {
-                Some("https") => true,
-                Some("http") if is_loopback_host(&host) => false,
-                _ => return Err(invalid("plain http is for loopback test servers only")),
-            };
-            let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-            let connect = async {
-                let tcp = TcpStream::connect((host.as_str(), port)).await?;
-                tcp.set_nodelay(true)?;
-                if !https {
-                    return Ok(Stream::Plain(TokioIo::new(tcp)));
-                }
-                let tls = this
-                    .tls
-                    .as_ref()
-                    .ok_or_else(|| invalid("no TLS configuration"))?;
-                let name = ServerName::try_from(host.clone())
-                    .map_err(|_| invalid("not a valid server name"))?;
-                let stream = tls.connect(name, tcp).await?;
-                Ok(Stream::Tls(Box::new(TokioIo::new(stream))))
-            };
-            tokio::time::timeout(this.connect_timeout, connect)
-                .await
-                .map_err(|_| {
-                    std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
-                })?
-        })
-    }
-}
-
-/// A connection: plain TCP (loopback) or TLS.
-enum Stream {
-    Plain(TokioIo<TcpStream>),
-    Tls(Box<TokioIo<TlsStream<TcpStream>>>),
-}
-
-impl Connection for Stream {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
-}
-
-impl hyper::rt::Read for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Self::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl hyper::rt::Write for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Self::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_flush(cx),
-            Self::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Self::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
-        }
+/// The transport's error as this crate's.
+fn transport(e: pippin_http_client::Error) -> Error {
+    use pippin_http_client::Error as T;
+    match e {
+        T::Connect(m) => Error::Connect(std::io::Error::other(m)),
+        T::Tls(m) => Error::Tls(m),
+        T::Timeout(d) => Error::Timeout(d),
+        T::BodyTooLarge { limit } => Error::BodyTooLarge { limit },
+        T::InvalidBaseUrl(u) | T::InvalidUrl(u) => Error::InvalidBaseUrl(u),
+        other => Error::Http(other.to_string()),
     }
 }

@@ -8,7 +8,6 @@
 //! callers match on [`ErrorCode`] alone.
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
 
 use crate::model::string_enum;
 
@@ -87,59 +86,7 @@ impl ErrorCode {
     }
 }
 
-/// How long the service asked us to wait (`Retry-After`, RFC 9110 §10.2.3).
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
-pub enum RetryAfter {
-    /// A number of seconds.
-    Delay(Duration),
-    /// An HTTP date; `server_now` is the response's `Date` header, when it
-    /// had one, so the wait can be measured on the server's clock.
-    At {
-        /// The date given.
-        at: SystemTime,
-        /// The response's `Date`.
-        server_now: Option<SystemTime>,
-    },
-}
-
-impl RetryAfter {
-    /// Reads a `Retry-After` value, with the response's `Date` header.
-    pub fn parse(value: &str, date: Option<&str>) -> Option<Self> {
-        let value = value.trim();
-        if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-            // More than 20 digits is nonsense; saturate at u64::MAX.
-            let secs = value.parse::<u64>().unwrap_or(u64::MAX);
-            return Some(Self::Delay(Duration::from_secs(secs)));
-        }
-        let at = httpdate::parse_http_date(value).ok()?;
-        let server_now = date.and_then(|d| httpdate::parse_http_date(d.trim()).ok());
-        Some(Self::At { at, server_now })
-    }
-
-    /// The wait, when it can be known without a clock: a delay, or a date
-    /// together with the response's `Date` (zero if the date is past).
-    pub fn delay(&self) -> Option<Duration> {
-        match self {
-            Self::Delay(d) => Some(*d),
-            Self::At {
-                at,
-                server_now: Some(now),
-            } => Some(at.duration_since(*now).unwrap_or(Duration::ZERO)),
-            Self::At { .. } => None,
-        }
-    }
-
-    /// The wait measured from `now` (for a date without a `Date` header).
-    pub fn delay_from(&self, now: SystemTime) -> Duration {
-        match self.delay() {
-            Some(d) => d,
-            None => match self {
-                Self::At { at, .. } => at.duration_since(now).unwrap_or(Duration::ZERO),
-                Self::Delay(d) => *d,
-            },
-        }
-    }
-}
+pub use pippin_http_client::RetryAfter;
 
 /// An error answer from the DEP service.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -262,6 +209,8 @@ fn cut(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use proptest::prelude::*;
 

@@ -122,29 +122,10 @@ impl Config {
     }
 }
 
-/// Whether `host` (as in a URL, IPv6 in brackets or not) is a loopback
-/// address or `localhost`.
-pub fn is_loopback_host(host: &str) -> bool {
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    h.eq_ignore_ascii_case("localhost")
-        || h.parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
+pub use pippin_http_client::is_loopback_host;
 
 fn check_base_url(url: &str) -> Result<String> {
-    let bad = || Error::InvalidBaseUrl(url.to_owned());
-    let trimmed = url.trim_end_matches('/');
-    let uri: http::Uri = trimmed.parse().map_err(|_| bad())?;
-    let authority = uri.authority().ok_or_else(bad)?;
-    if authority.as_str().contains('@') || authority.host().is_empty() || uri.query().is_some() {
-        return Err(bad());
-    }
-    match uri.scheme_str() {
-        Some("https") => {}
-        Some("http") if is_loopback_host(authority.host()) => {}
-        _ => return Err(bad()),
-    }
-    Ok(trimmed.to_owned())
+    pippin_http_client::check_base_url(url).map_err(|_| Error::InvalidBaseUrl(url.to_owned()))
 }
 
 /// What [`Session::handle_response`] found.
