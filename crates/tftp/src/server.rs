@@ -614,19 +614,30 @@ fn finish(driven: io::Result<crate::socket::Driven>, summary: Summary) -> Outcom
 }
 
 /// An upload's file: a hidden temporary name beside the final one, linked
-/// into place when complete, removed otherwise.
+/// into place when complete (the temporary name is removed either way).
 struct Upload {
     file: io::BufWriter<File>,
     temp: PathBuf,
     target: PathBuf,
+    linked: bool,
 }
 
 impl Write for Upload {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.file.write(buf)
     }
+
+    /// The receiver flushes once, when the last block is in and before
+    /// acknowledging it: the file is put in place then, so the client's
+    /// last ACK means the file is there. Linking fails if the name was
+    /// taken meanwhile (the client then gets ERROR 6): never replaced.
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+        self.file.flush()?;
+        if !self.linked {
+            std::fs::hard_link(&self.temp, &self.target)?;
+            self.linked = true;
+        }
+        Ok(())
     }
 }
 
@@ -672,6 +683,7 @@ fn open_for_write(shared: &Shared, req: &Request<'_>) -> std::result::Result<Upl
                     file: io::BufWriter::with_capacity(256 * 1024, f),
                     temp,
                     target,
+                    linked: false,
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -730,19 +742,8 @@ async fn upload(
         &mut recv_buf,
     )
     .await;
-    let summary = receiver.summary();
-    let complete = receiver.is_complete();
-    let upload = receiver.into_sink();
-    let mut outcome = finish(driven, summary);
-    let (temp, target) = (upload.temp.clone(), upload.target.clone());
-    drop(upload);
-    // Linking fails if the name was taken meanwhile: never replaced.
-    if complete
-        && let Err(e) = std::fs::hard_link(&temp, &target)
-        && let Outcome::Ran { result, .. } = &mut outcome
-    {
-        *result = Err(TransferError::Sink(e));
-    }
+    let outcome = finish(driven, receiver.summary());
+    let temp = receiver.into_sink().temp;
     let _ = std::fs::remove_file(&temp);
     outcome
 }

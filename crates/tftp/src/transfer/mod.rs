@@ -185,6 +185,7 @@ fn io_error_code(e: &io::Error) -> ErrorCode {
             ErrorCode::DiskFull
         }
         io::ErrorKind::PermissionDenied => ErrorCode::AccessViolation,
+        io::ErrorKind::AlreadyExists => ErrorCode::FileExists,
         _ => ErrorCode::NotDefined,
     }
 }
