@@ -9,17 +9,35 @@ pub type Result<T, E = Error> = core::result::Result<T, E>;
 pub enum Error {
     /// A DHCP packet or a BSDP option could not be read.
     #[error("decoding: {0}")]
-    Decode(#[from] DecodeError),
+    Decode(DecodeError),
     /// A value could not be written.
     #[error("encoding: {0}")]
-    Encode(#[from] EncodeError),
+    Encode(EncodeError),
     /// An `NBImageInfo.plist` is not a usable image description.
     #[error("NBImageInfo: {0}")]
-    ImageInfo(#[from] ImageInfoError),
+    ImageInfo(ImageInfoError),
     /// Reading an images directory or a socket failed.
     #[error("I/O: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
 }
+
+// The variants show their cause in their own message, so they name no
+// `source()`: error reports that print the chain would say it twice.
+macro_rules! from_cause {
+    ($($variant:ident($t:ty)),*) => {
+        $(impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Self::$variant(e)
+            }
+        })*
+    };
+}
+from_cause!(
+    Decode(DecodeError),
+    Encode(EncodeError),
+    ImageInfo(ImageInfoError),
+    Io(std::io::Error)
+);
 
 /// What was wrong with the bytes being decoded, and where.
 ///
