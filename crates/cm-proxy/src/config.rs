@@ -54,6 +54,10 @@ pub struct FileConfig {
     /// Apps and Books (volume-purchased apps).
     #[serde(default)]
     pub vpp: VppConfig,
+    /// `[netboot]`: the NetBoot service that `pippin serve` runs alongside
+    /// (checked by the `netboot-server` crate); `cm-proxy` alone ignores it
+    /// with a warning.
+    pub netboot: Option<toml::Table>,
 }
 
 /// `[database]`.
@@ -379,6 +383,8 @@ pub struct Settings {
     pub dep: DepConfig,
     /// Apps and Books.
     pub vpp: VppConfig,
+    /// The file's `[netboot]` section, unchecked (see [`FileConfig::netboot`]).
+    pub netboot: Option<toml::Table>,
 }
 
 impl Settings {
@@ -415,6 +421,7 @@ impl Settings {
             master_key_file: None,
             dep: DepConfig::default(),
             vpp: VppConfig::default(),
+            netboot: None,
         }
     }
 
@@ -474,6 +481,7 @@ impl Settings {
         self.master_key_file = f.secrets.master_key_file.or(self.master_key_file.take());
         self.dep = f.dep;
         self.vpp = f.vpp;
+        self.netboot = f.netboot;
     }
 
     /// The master key file in use.

@@ -91,6 +91,32 @@ pub async fn bind_built(addr: SocketAddr, built: bootstrap::Built) -> Result<Bou
 /// What the binaries run: logging, build, bind, print where things are,
 /// serve until Ctrl-C or SIGTERM.
 pub async fn run_main(exe_name: &str, settings: config::Settings) -> anyhow::Result<()> {
+    if settings.netboot.is_some() {
+        eprintln!(
+            "{exe_name}: the [netboot] section is read by `pippin serve` only; run netboot-server for NetBoot"
+        );
+    }
+    run_main_with(
+        exe_name,
+        settings,
+        None::<fn() -> std::future::Ready<anyhow::Result<()>>>,
+    )
+    .await
+}
+
+/// [`run_main`] with a companion service started once logging is set up
+/// and the listener is bound (`pippin serve` runs NetBoot this way). The
+/// companion must stop on [`shutdown_signal`]; if it fails, the whole
+/// process stops with its error.
+pub async fn run_main_with<F, Fut>(
+    exe_name: &str,
+    settings: config::Settings,
+    companion: Option<F>,
+) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
     std::fs::create_dir_all(&settings.data_dir)?;
     let mut log = pippin_service::LogConfig::new(
         settings
@@ -147,7 +173,24 @@ pub async fn run_main(exe_name: &str, settings: config::Settings) -> anyhow::Res
         println!("  push topic: {}", n.topic);
     }
     tracing::info!(%addr, "listening");
-    bound.serve(shutdown_signal()).await;
+    let serve = bound.serve(shutdown_signal());
+    tokio::pin!(serve);
+    match companion.map(|start| tokio::spawn(start())) {
+        None => serve.await,
+        Some(mut task) => {
+            tokio::select! {
+                () = &mut serve => {
+                    // The companion saw the same signal; give it time to stop.
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(15), task).await;
+                }
+                r = &mut task => match r {
+                    Ok(Ok(())) => serve.await,
+                    Ok(Err(e)) => return Err(e),
+                    Err(e) => return Err(anyhow::anyhow!("companion service failed: {e}")),
+                },
+            }
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,0 +1,510 @@
+//! The HTTP side: the disk images of the `.nbi` folders, with byte ranges,
+//! validators and conditional requests, plus `/healthz` and `/metrics`.
+//!
+//! A URL `<path>/<Name>.nbi/<file...>` maps to `<images>/<Name>.nbi/<file...>`.
+//! Only files inside a `.nbi` folder are served; no listings, no `..`, no
+//! encoded separators or NUL bytes, no symbolic link that leads out of the
+//! image folder. Error bodies never contain server paths.
+
+use std::collections::VecDeque;
+use std::io::{self, SeekFrom};
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::stream;
+use http::header::{
+    ACCEPT_RANGES, ALLOW, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE,
+    IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED, RANGE,
+};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use crate::range::{self, Ranges};
+
+/// A response body.
+pub type Body = BoxBody<Bytes, io::Error>;
+
+/// Bytes read from disk per body frame.
+const CHUNK: usize = 256 * 1024;
+/// Time a client has to send a request's headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Answers for the service's own paths (`/healthz`, `/metrics`), `None`
+/// for every other path.
+pub type StatusPages = Arc<dyn Fn(&str) -> Option<Response<Body>> + Send + Sync>;
+
+/// Counters of the HTTP side.
+#[derive(Debug, Default)]
+pub struct HttpStats {
+    /// Requests answered 200.
+    pub full: AtomicU64,
+    /// Requests answered 206.
+    pub partial: AtomicU64,
+    /// Requests answered 304.
+    pub not_modified: AtomicU64,
+    /// Requests answered 4xx or 5xx.
+    pub errors: AtomicU64,
+    /// Body bytes of file responses (as announced in Content-Length).
+    pub bytes: AtomicU64,
+    /// Connections refused at the connection limit.
+    pub refused_connections: AtomicU64,
+}
+
+/// What the HTTP handlers need.
+pub struct HttpContext {
+    /// The image folder, canonical.
+    pub root: PathBuf,
+    /// URL path of the image folder, without a trailing `/`.
+    pub prefix: String,
+    /// Counters.
+    pub stats: Arc<HttpStats>,
+    /// `/healthz` and `/metrics`.
+    pub status: StatusPages,
+}
+
+impl std::fmt::Debug for HttpContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpContext")
+            .field("root", &self.root)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Serves connections from `listener` until `shutdown` turns true; then
+/// stops accepting and lets running requests finish for up to 5 seconds.
+pub async fn serve(
+    listener: TcpListener,
+    ctx: Arc<HttpContext>,
+    max_connections: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(max_connections));
+    loop {
+        let accepted = tokio::select! {
+            () = stopped(&mut shutdown) => return,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::debug!(error = %e, "http: accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            ctx.stats
+                .refused_connections
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%peer, max_connections, "http: connection limit reached, refused");
+            continue;
+        };
+        let ctx = Arc::clone(&ctx);
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _ = stream.set_nodelay(true);
+            let svc = hyper::service::service_fn(move |req| {
+                let ctx = Arc::clone(&ctx);
+                async move { Ok::<_, std::convert::Infallible>(handle(&ctx, peer, req).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(%peer, error = %e, "http: connection ended");
+                    }
+                }
+                () = stopped(&mut shutdown) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                }
+            }
+        });
+    }
+}
+
+/// Resolves once `rx` turns true (or its sender is gone).
+pub async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Answers one request.
+pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+    let (parts, _body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    if let Some(r) = (ctx.status)(&path) {
+        return r;
+    }
+    let head = parts.method == Method::HEAD;
+    if parts.method != Method::GET && !head {
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        ctx.stats.errors.fetch_add(1, Ordering::Relaxed);
+        return r;
+    }
+    let response = match resolve(&ctx.root, &ctx.prefix, &path) {
+        Ok(file) => serve_file(&file, &parts.headers, head).await,
+        Err(status) => Err(status),
+    };
+    let response = response
+        .unwrap_or_else(|status| text(status, status.canonical_reason().unwrap_or("error")));
+    count(&ctx.stats, &response);
+    let status = response.status();
+    let length = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("0")
+        .to_owned();
+    if status == StatusCode::OK {
+        tracing::info!(%peer, method = %parts.method, %path, status = status.as_u16(), bytes = %length, "http: image sent");
+    } else {
+        let range = parts
+            .headers
+            .get(RANGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        tracing::debug!(%peer, method = %parts.method, %path, range, status = status.as_u16(), bytes = %length, "http: request");
+    }
+    response
+}
+
+fn count(stats: &HttpStats, r: &Response<Body>) {
+    let c = match r.status() {
+        StatusCode::OK => &stats.full,
+        StatusCode::PARTIAL_CONTENT => &stats.partial,
+        StatusCode::NOT_MODIFIED => &stats.not_modified,
+        _ => &stats.errors,
+    };
+    c.fetch_add(1, Ordering::Relaxed);
+    if r.status().is_success()
+        && let Some(n) = r
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+    {
+        stats.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// A plain-text response.
+pub fn text(status: StatusCode, body: &str) -> Response<Body> {
+    let mut r = Response::new(full(Bytes::copy_from_slice(body.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// A body of `bytes`.
+pub fn full(bytes: Bytes) -> Body {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
+}
+
+/// Maps a URL path to a file under `root`: `Err` is the status to answer.
+pub fn resolve(root: &Path, prefix: &str, url_path: &str) -> Result<PathBuf, StatusCode> {
+    let rest = url_path
+        .strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('/'))
+        .ok_or(StatusCode::NOT_FOUND)?;
+    let decoded = percent_decode(rest).ok_or(StatusCode::BAD_REQUEST)?;
+    let mut rel = PathBuf::new();
+    let mut components = 0;
+    for (i, c) in decoded.split('/').enumerate() {
+        if c.is_empty() || c == "." || c == ".." || c.contains('\\') || c.contains('\0') {
+            return Err(StatusCode::NOT_FOUND);
+        }
+        if i == 0 && !c.to_ascii_lowercase().ends_with(".nbi") {
+            return Err(StatusCode::NOT_FOUND);
+        }
+        rel.push(c);
+        components += 1;
+    }
+    if components < 2 {
+        return Err(StatusCode::NOT_FOUND);
+    }
+    let full = root.join(&rel);
+    // Symbolic links may point anywhere inside the image folder, never out.
+    let canonical = std::fs::canonicalize(&full).map_err(|_| StatusCode::NOT_FOUND)?;
+    if !canonical.starts_with(root) {
+        tracing::warn!(path = %url_path, "http: a link out of the image folder refused");
+        return Err(StatusCode::NOT_FOUND);
+    }
+    Ok(canonical)
+}
+
+/// `%XX` decoding to UTF-8; `None` for bad escapes, encoded `/`, or
+/// invalid UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            let v = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+            if v == b'/' {
+                return None;
+            }
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The validators of a file: a strong entity tag from its length and
+/// modification time, and the time itself.
+fn validators(len: u64, modified: Option<SystemTime>) -> (String, Option<SystemTime>) {
+    let since = modified
+        .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+        .unwrap_or_default();
+    (
+        format!(
+            "\"{len:x}-{:x}.{:x}\"",
+            since.as_secs(),
+            since.subsec_nanos()
+        ),
+        modified,
+    )
+}
+
+/// Whether `If-None-Match` (a list of tags, or `*`) matches `etag` (weak
+/// comparison, as RFC 9110 §13.1.2 asks).
+fn none_match(header: &str, etag: &str) -> bool {
+    let bare = etag.trim_start_matches("W/");
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.trim_start_matches("W/") == bare)
+}
+
+/// Whether `If-Range` lets the range apply: a strong tag equal to ours, or
+/// a date equal to our Last-Modified.
+fn if_range_holds(header: &str, etag: &str, modified: Option<SystemTime>) -> bool {
+    let h = header.trim();
+    if h.starts_with('"') {
+        return h == etag;
+    }
+    if h.starts_with("W/") {
+        return false;
+    }
+    match (httpdate::parse_http_date(h), modified) {
+        (Ok(d), Some(m)) => httpdate::fmt_http_date(d) == httpdate::fmt_http_date(m),
+        _ => false,
+    }
+}
+
+async fn serve_file(
+    path: &Path,
+    headers: &HeaderMap,
+    head: bool,
+) -> Result<Response<Body>, StatusCode> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|_| StatusCode::NOT_FOUND)?;
+    let meta = file.metadata().await.map_err(|_| StatusCode::NOT_FOUND)?;
+    if !meta.is_file() {
+        return Err(StatusCode::NOT_FOUND);
+    }
+    let len = meta.len();
+    let (etag, modified) = validators(len, meta.modified().ok());
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+
+    let not_modified = match header(IF_NONE_MATCH) {
+        Some(inm) => none_match(inm, &etag),
+        None => match (header(IF_MODIFIED_SINCE), modified) {
+            (Some(ims), Some(m)) => httpdate::parse_http_date(ims)
+                .map(|d| httpdate::fmt_http_date(m) == httpdate::fmt_http_date(d) || m <= d)
+                .unwrap_or(false),
+            _ => false,
+        },
+    };
+    let mut builder = Response::builder()
+        .header(ACCEPT_RANGES, "bytes")
+        .header(ETAG, &etag);
+    if let Some(m) = modified {
+        builder = builder.header(LAST_MODIFIED, httpdate::fmt_http_date(m));
+    }
+    if not_modified {
+        return builder
+            .status(StatusCode::NOT_MODIFIED)
+            .body(full(Bytes::new()))
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    let range_header = match header(IF_RANGE) {
+        Some(ir) if !if_range_holds(ir, &etag, modified) => None,
+        _ => header(RANGE),
+    };
+    let (status, segments, body_len, content_type) = match range::parse(range_header, len) {
+        Ranges::Full => (
+            StatusCode::OK,
+            vec![Segment::File(0..len)],
+            len,
+            "application/octet-stream".to_owned(),
+        ),
+        Ranges::Unsatisfiable => {
+            return builder
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(CONTENT_RANGE, format!("bytes */{len}"))
+                .header(CONTENT_TYPE, "text/plain; charset=utf-8")
+                .body(full(Bytes::from_static(b"Range Not Satisfiable")))
+                .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR);
+        }
+        Ranges::Partial(ranges) if ranges.len() == 1 => {
+            let r = ranges[0].clone();
+            builder = builder.header(
+                CONTENT_RANGE,
+                format!("bytes {}-{}/{len}", r.start, r.end - 1),
+            );
+            let n = r.end - r.start;
+            (
+                StatusCode::PARTIAL_CONTENT,
+                vec![Segment::File(r)],
+                n,
+                "application/octet-stream".to_owned(),
+            )
+        }
+        Ranges::Partial(ranges) => {
+            let boundary = format!("nbi-{}", etag.trim_matches('"').replace('.', "-"));
+            let (segments, n) = multipart(&ranges, len, &boundary);
+            (
+                StatusCode::PARTIAL_CONTENT,
+                segments,
+                n,
+                format!("multipart/byteranges; boundary={boundary}"),
+            )
+        }
+    };
+    let builder = builder
+        .status(status)
+        .header(CONTENT_TYPE, content_type)
+        .header(CONTENT_LENGTH, body_len);
+    let body = if head || body_len == 0 {
+        full(Bytes::new())
+    } else {
+        file_body(file, segments)
+    };
+    builder
+        .body(body)
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// A piece of a response body.
+#[derive(Debug)]
+enum Segment {
+    Bytes(Bytes),
+    File(Range<u64>),
+}
+
+/// The parts of a `multipart/byteranges` body and its length.
+fn multipart(ranges: &[Range<u64>], len: u64, boundary: &str) -> (Vec<Segment>, u64) {
+    let mut segments = Vec::with_capacity(ranges.len() * 2 + 1);
+    let mut total = 0u64;
+    for r in ranges {
+        let head = format!(
+            "\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes {}-{}/{len}\r\n\r\n",
+            r.start,
+            r.end - 1
+        );
+        total += head.len() as u64 + (r.end - r.start);
+        segments.push(Segment::Bytes(Bytes::from(head)));
+        segments.push(Segment::File(r.clone()));
+    }
+    let tail = format!("\r\n--{boundary}--\r\n");
+    total += tail.len() as u64;
+    segments.push(Segment::Bytes(Bytes::from(tail)));
+    (segments, total)
+}
+
+/// Where a streamed body is.
+struct BodyState {
+    file: tokio::fs::File,
+    segments: VecDeque<Segment>,
+    /// The file range being sent and whether the file is positioned at
+    /// its start.
+    current: Option<(Range<u64>, bool)>,
+    buf: Vec<u8>,
+}
+
+impl BodyState {
+    /// After an error: nothing more to send.
+    fn finished(mut self) -> Self {
+        self.segments.clear();
+        self.current = None;
+        self
+    }
+}
+
+/// Streams `segments`, reading the file parts in chunks as the client
+/// takes them.
+fn file_body(file: tokio::fs::File, segments: Vec<Segment>) -> Body {
+    let state = BodyState {
+        file,
+        segments: segments.into(),
+        current: None,
+        buf: Vec::new(),
+    };
+    let s = stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some((range, positioned)) = st.current.take() {
+                if range.start >= range.end {
+                    continue;
+                }
+                if !positioned && let Err(e) = st.file.seek(SeekFrom::Start(range.start)).await {
+                    return Some((Err(e), st.finished()));
+                }
+                let want = usize::try_from(range.end - range.start)
+                    .unwrap_or(usize::MAX)
+                    .min(CHUNK);
+                st.buf.resize(want, 0);
+                let n = match st.file.read(&mut st.buf[..want]).await {
+                    Ok(0) => {
+                        // The file shrank under us: end the body early so
+                        // the client sees a short read, not wrong data.
+                        let e = io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank");
+                        return Some((Err(e), st.finished()));
+                    }
+                    Ok(n) => n,
+                    Err(e) => return Some((Err(e), st.finished())),
+                };
+                let chunk = Bytes::copy_from_slice(&st.buf[..n]);
+                st.current = Some((range.start + n as u64..range.end, true));
+                return Some((Ok(Frame::data(chunk)), st));
+            }
+            match st.segments.pop_front()? {
+                Segment::Bytes(b) => return Some((Ok(Frame::data(b)), st)),
+                Segment::File(r) => st.current = Some((r, false)),
+            }
+        }
+    });
+    BodyExt::boxed(StreamBody::new(s))
+}

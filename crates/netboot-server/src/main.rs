@@ -1,0 +1,71 @@
+//! `netboot-server`: BSDP, TFTP and HTTP for Macs that boot from the
+//! network, from one folder of `.nbi` images. See `netboot-server --help`.
+
+use clap::Parser;
+use netboot_server::Netboot;
+use netboot_server::cli::ServeArgs;
+
+/// Pippin's NetBoot service.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let (settings, log) = cli.serve.settings()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let mut config = pippin_service::LogConfig::new(log.dir, "netboot-server");
+        if let Some(v) = log.max_bytes {
+            config.max_bytes = v;
+        }
+        if let Some(v) = log.max_files {
+            config.max_files = v;
+        }
+        config.filter = log.level;
+        config.also_stderr = log.stderr;
+        let _guard = pippin_service::init_logging(config)?;
+        let running = Netboot::bind(settings).await.map_err(|e| {
+            let denied = e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+            });
+            if denied {
+                e.context("ports below 1024 need root or CAP_NET_BIND_SERVICE (or choose other ports with --bsdp-listen, --tftp-listen, --http-listen)")
+            } else {
+                e
+            }
+        })?;
+        for line in running.banner() {
+            println!("{line}");
+        }
+        tracing::info!(?running, "netboot: serving");
+        running.run(shutdown_signal()).await?;
+        tracing::info!("netboot: stopped");
+        Ok(())
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
