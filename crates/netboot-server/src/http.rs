@@ -224,6 +224,22 @@ pub fn full(bytes: Bytes) -> Body {
 
 /// Maps a URL path to a file under `root`: `Err` is the status to answer.
 pub fn resolve(root: &Path, prefix: &str, url_path: &str) -> Result<PathBuf, StatusCode> {
+    let rel = relative_path(prefix, url_path)?;
+    let full = root.join(&rel);
+    // Symbolic links may point anywhere inside the image folder, never out.
+    let canonical = std::fs::canonicalize(&full).map_err(|_| StatusCode::NOT_FOUND)?;
+    if !canonical.starts_with(root) {
+        tracing::warn!(path = %url_path, "http: a link out of the image folder refused");
+        return Err(StatusCode::NOT_FOUND);
+    }
+    Ok(canonical)
+}
+
+/// The file a URL path names, relative to the image folder, without
+/// touching the file system: `<prefix>/<Name>.nbi/<file...>`, percent
+/// escapes decoded, and no empty, `.` or `..` component, backslash, NUL
+/// or encoded `/`. `Err` is the status to answer.
+pub fn relative_path(prefix: &str, url_path: &str) -> Result<PathBuf, StatusCode> {
     let rest = url_path
         .strip_prefix(prefix)
         .and_then(|r| r.strip_prefix('/'))
@@ -244,14 +260,7 @@ pub fn resolve(root: &Path, prefix: &str, url_path: &str) -> Result<PathBuf, Sta
     if components < 2 {
         return Err(StatusCode::NOT_FOUND);
     }
-    let full = root.join(&rel);
-    // Symbolic links may point anywhere inside the image folder, never out.
-    let canonical = std::fs::canonicalize(&full).map_err(|_| StatusCode::NOT_FOUND)?;
-    if !canonical.starts_with(root) {
-        tracing::warn!(path = %url_path, "http: a link out of the image folder refused");
-        return Err(StatusCode::NOT_FOUND);
-    }
-    Ok(canonical)
+    Ok(rel)
 }
 
 /// `%XX` decoding to UTF-8; `None` for bad escapes, encoded `/`, or
@@ -507,4 +516,73 @@ fn file_body(file: tokio::fs::File, segments: Vec<Segment>) -> Body {
         }
     });
     BodyExt::boxed(StreamBody::new(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_paths_map_into_nbi_folders_only() {
+        let ok = |p: &str| relative_path("/nbi", p).unwrap();
+        assert_eq!(ok("/nbi/A.nbi/A.dmg"), PathBuf::from("A.nbi/A.dmg"));
+        assert_eq!(
+            ok("/nbi/Net%20Install.nbi/i386/booter"),
+            PathBuf::from("Net Install.nbi/i386/booter")
+        );
+        assert_eq!(ok("/nbi/X.NBI/f"), PathBuf::from("X.NBI/f"));
+        for (p, status) in [
+            ("/nbi/A.nbi", StatusCode::NOT_FOUND),
+            ("/nbi/A.nbi/", StatusCode::NOT_FOUND),
+            ("/nbi/../etc/passwd", StatusCode::NOT_FOUND),
+            ("/nbi/A.nbi/../../x", StatusCode::NOT_FOUND),
+            ("/nbi/A.nbi/%2e%2e/x", StatusCode::NOT_FOUND),
+            ("/nbi/A.nbi/a%2fb", StatusCode::BAD_REQUEST),
+            ("/nbi/A.nbi/a%00", StatusCode::NOT_FOUND),
+            ("/nbi/A.nbi/a%5c..%5cb", StatusCode::NOT_FOUND),
+            ("/nbi/A.nbi/a%zz", StatusCode::BAD_REQUEST),
+            ("/nbi/A.nbi/a%c3", StatusCode::BAD_REQUEST),
+            ("/nbi/A.nbi//b", StatusCode::NOT_FOUND),
+            ("/nbi/notes.txt", StatusCode::NOT_FOUND),
+            ("/nbiA.nbi/b", StatusCode::NOT_FOUND),
+            ("/other/A.nbi/b", StatusCode::NOT_FOUND),
+        ] {
+            assert_eq!(relative_path("/nbi", p), Err(status), "{p}");
+        }
+    }
+
+    #[test]
+    fn validators_and_conditions() {
+        let t = UNIX_EPOCH + Duration::new(1_700_000_000, 5);
+        let (etag, _) = validators(4096, Some(t));
+        assert_eq!(etag, "\"1000-6553f100.5\"");
+        assert!(none_match(&etag, &etag));
+        assert!(none_match("\"x\", W/\"1000-6553f100.5\"", &etag));
+        assert!(none_match("*", &etag));
+        assert!(!none_match("\"x\"", &etag));
+        assert!(if_range_holds(&etag, &etag, Some(t)));
+        assert!(!if_range_holds(&format!("W/{etag}"), &etag, Some(t)));
+        assert!(if_range_holds(&httpdate::fmt_http_date(t), &etag, Some(t)));
+        assert!(!if_range_holds("Tue, 15 Nov 1994 08:12:31 GMT", &etag, Some(t)));
+    }
+
+    #[test]
+    fn multipart_length_is_exact() {
+        let (segments, n) = multipart(&[0..10, 20..25], 100, "b");
+        let total: u64 = segments
+            .iter()
+            .map(|s| match s {
+                Segment::Bytes(b) => b.len() as u64,
+                Segment::File(r) => r.end - r.start,
+            })
+            .sum();
+        assert_eq!(n, total);
+        let Segment::Bytes(first) = &segments[0] else {
+            panic!("a part header first")
+        };
+        assert_eq!(
+            &first[..],
+            b"\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes 0-9/100\r\n\r\n"
+        );
+    }
 }
