@@ -62,6 +62,13 @@ pub struct ServeArgs {
     /// [default: uploads refused].
     #[arg(long, env = "PIPPIN_NETBOOT_TFTP_WRITE_DIR", value_name = "DIR")]
     pub tftp_write_dir: Option<PathBuf>,
+    /// Most HTTP connections at once [default: 1024].
+    #[arg(long, env = "PIPPIN_NETBOOT_HTTP_MAX_CONNECTIONS", value_name = "N")]
+    pub http_max_connections: Option<usize>,
+    /// Answer BSDP clients that ask for a reply port of 1024 or above
+    /// (probes such as bsdp-list run without root); Macs use 68.
+    #[arg(long, env = "PIPPIN_NETBOOT_BSDP_ALLOW_UNPRIVILEGED_REPLY_PORT")]
+    pub bsdp_allow_unprivileged_reply_port: bool,
     /// Do not answer BSDP (another server does).
     #[arg(long, env = "PIPPIN_NETBOOT_NO_BSDP")]
     pub no_bsdp: bool,
@@ -145,6 +152,8 @@ impl ServeArgs {
             tftp_max_window_bytes: self.tftp_max_window_bytes,
             tftp_write_dir: self.tftp_write_dir.clone(),
             http_path: self.http_path.clone(),
+            http_max_connections: self.http_max_connections,
+            bsdp_allow_unprivileged_reply_port: self.bsdp_allow_unprivileged_reply_port,
             no_bsdp: self.no_bsdp,
             no_tftp: self.no_tftp,
             no_http: self.no_http,

@@ -199,6 +199,10 @@ pub struct Overrides {
     pub tftp_write_dir: Option<PathBuf>,
     /// See [`Settings::http_path`].
     pub http_path: Option<String>,
+    /// See [`Settings::http_max_connections`].
+    pub http_max_connections: Option<usize>,
+    /// See [`Settings::bsdp_allow_unprivileged_reply_port`].
+    pub bsdp_allow_unprivileged_reply_port: bool,
     /// Turn BSDP off.
     pub no_bsdp: bool,
     /// Turn TFTP off.
@@ -333,6 +337,8 @@ impl Settings {
             self.tftp_write_dir = o.tftp_write_dir.clone();
         }
         set(&mut self.http_path, o.http_path.clone());
+        set(&mut self.http_max_connections, o.http_max_connections);
+        self.bsdp_allow_unprivileged_reply_port |= o.bsdp_allow_unprivileged_reply_port;
         if o.no_bsdp {
             self.bsdp_listen = None;
         }

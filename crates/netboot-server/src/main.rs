@@ -5,9 +5,17 @@ use clap::Parser;
 use netboot_server::Netboot;
 use netboot_server::cli::ServeArgs;
 
-/// Pippin's NetBoot service.
+/// Pippin's NetBoot service: BSDP (UDP 67), TFTP (UDP 69) and HTTP (TCP 80)
+/// for Macs that boot from the network, from one folder of `.nbi` images.
+///
+/// The booter is handed out as `Name.nbi/<arch>/<BootFile>` over TFTP and
+/// the disk image as `http://SERVER_IP[:port]/nbi/Name.nbi/<RootPath>`.
+/// Every option can also be set in the TOML file given with --config
+/// (section `[netboot]`) and with a PIPPIN_NETBOOT_* environment variable;
+/// a flag beats the environment, which beats the file, which beats the
+/// default. Ports below 1024 need root or CAP_NET_BIND_SERVICE.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about)]
 struct Cli {
     #[command(flatten)]
     serve: ServeArgs,
