@@ -7,9 +7,11 @@
 //! image folder. Error bodies never contain server paths.
 
 use std::collections::VecDeque;
-use std::io::{self, SeekFrom};
+use std::fs::{File, Metadata};
+use std::io;
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +28,6 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
@@ -35,8 +36,10 @@ use crate::range::{self, Ranges};
 /// A response body.
 pub type Body = BoxBody<Bytes, io::Error>;
 
-/// Bytes read from disk per body frame.
-const CHUNK: usize = 256 * 1024;
+/// Bytes read from disk per body frame of a streamed body.
+const CHUNK: u64 = 512 * 1024;
+/// Bodies with at most this many file bytes are read in one go.
+const SMALL_BODY: u64 = 1024 * 1024;
 /// Time a client has to send a request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -160,10 +163,7 @@ pub async fn handle(ctx: &HttpContext, peer: SocketAddr, req: Request<Incoming>)
         ctx.stats.errors.fetch_add(1, Ordering::Relaxed);
         return r;
     }
-    let response = match resolve(&ctx.root, &ctx.prefix, &path) {
-        Ok(file) => serve_file(&file, &parts.headers, head).await,
-        Err(status) => Err(status),
-    };
+    let response = serve_file(ctx, &path, &parts.headers, head).await;
     let response = response
         .unwrap_or_else(|status| text(status, status.canonical_reason().unwrap_or("error")));
     count(&ctx.stats, &response);
@@ -225,9 +225,13 @@ pub fn full(bytes: Bytes) -> Body {
 /// Maps a URL path to a file under `root`: `Err` is the status to answer.
 pub fn resolve(root: &Path, prefix: &str, url_path: &str) -> Result<PathBuf, StatusCode> {
     let rel = relative_path(prefix, url_path)?;
-    let full = root.join(&rel);
+    resolve_in(root, &root.join(rel), url_path)
+}
+
+/// `full`, with its links followed, if it is still under `root`.
+fn resolve_in(root: &Path, full: &Path, url_path: &str) -> Result<PathBuf, StatusCode> {
     // Symbolic links may point anywhere inside the image folder, never out.
-    let canonical = std::fs::canonicalize(&full).map_err(|_| StatusCode::NOT_FOUND)?;
+    let canonical = std::fs::canonicalize(full).map_err(|_| StatusCode::NOT_FOUND)?;
     if !canonical.starts_with(root) {
         tracing::warn!(path = %url_path, "http: a link out of the image folder refused");
         return Err(StatusCode::NOT_FOUND);
@@ -328,18 +332,33 @@ fn if_range_holds(header: &str, etag: &str, modified: Option<SystemTime>) -> boo
     }
 }
 
+/// Resolves, opens and reads the metadata in one trip to the blocking
+/// pool.
+async fn open(ctx: &HttpContext, url_path: &str) -> Result<(File, Metadata), StatusCode> {
+    let rel = relative_path(&ctx.prefix, url_path)?;
+    let root = ctx.root.clone();
+    let url_path = url_path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let rel = root.join(rel);
+        let path = resolve_in(&root, &rel, &url_path)?;
+        let file = File::open(path).map_err(|_| StatusCode::NOT_FOUND)?;
+        let meta = file.metadata().map_err(|_| StatusCode::NOT_FOUND)?;
+        if !meta.is_file() {
+            return Err(StatusCode::NOT_FOUND);
+        }
+        Ok((file, meta))
+    })
+    .await
+    .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
+}
+
 async fn serve_file(
-    path: &Path,
+    ctx: &HttpContext,
+    url_path: &str,
     headers: &HeaderMap,
     head: bool,
 ) -> Result<Response<Body>, StatusCode> {
-    let file = tokio::fs::File::open(path)
-        .await
-        .map_err(|_| StatusCode::NOT_FOUND)?;
-    let meta = file.metadata().await.map_err(|_| StatusCode::NOT_FOUND)?;
-    if !meta.is_file() {
-        return Err(StatusCode::NOT_FOUND);
-    }
+    let (file, meta) = open(ctx, url_path).await?;
     let len = meta.len();
     let (etag, modified) = validators(len, meta.modified().ok());
     let header = |name| {
@@ -420,7 +439,7 @@ async fn serve_file(
     let body = if head || body_len == 0 {
         full(Bytes::new())
     } else {
-        file_body(file, segments)
+        file_body(file, segments).await?
     };
     builder
         .body(body)
@@ -454,68 +473,82 @@ fn multipart(ranges: &[Range<u64>], len: u64, boundary: &str) -> (Vec<Segment>, 
     (segments, total)
 }
 
-/// Where a streamed body is.
-struct BodyState {
-    file: tokio::fs::File,
-    segments: VecDeque<Segment>,
-    /// The file range being sent and whether the file is positioned at
-    /// its start.
-    current: Option<(Range<u64>, bool)>,
-    buf: Vec<u8>,
+/// Reads `range` of `file` completely, at its offset (no shared file
+/// position), in the calling thread.
+fn read_range(file: &File, range: Range<u64>) -> io::Result<Bytes> {
+    let n = usize::try_from(range.end - range.start)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "range too large"))?;
+    let mut buf = vec![0u8; n];
+    // A file that shrank under us ends the body early (UnexpectedEof), so
+    // the client sees a short read, never wrong data.
+    file.read_exact_at(&mut buf, range.start)?;
+    Ok(Bytes::from(buf))
 }
 
-impl BodyState {
-    /// After an error: nothing more to send.
-    fn finished(mut self) -> Self {
-        self.segments.clear();
-        self.current = None;
-        self
-    }
-}
-
-/// Streams `segments`, reading the file parts in chunks as the client
+/// The body for `segments`: read at once when the file parts are small
+/// (one trip to the blocking pool), else streamed in chunks as the client
 /// takes them.
-fn file_body(file: tokio::fs::File, segments: Vec<Segment>) -> Body {
+async fn file_body(file: File, segments: Vec<Segment>) -> Result<Body, StatusCode> {
+    let file_bytes: u64 = segments
+        .iter()
+        .map(|s| match s {
+            Segment::File(r) => r.end - r.start,
+            Segment::Bytes(_) => 0,
+        })
+        .sum();
+    if file_bytes <= SMALL_BODY {
+        let parts = tokio::task::spawn_blocking(move || {
+            segments
+                .into_iter()
+                .map(|s| match s {
+                    Segment::Bytes(b) => Ok(b),
+                    Segment::File(r) => read_range(&file, r),
+                })
+                .collect::<io::Result<Vec<Bytes>>>()
+        })
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        let body = if parts.len() == 1 {
+            parts.into_iter().next().unwrap_or_default()
+        } else {
+            Bytes::from(parts.concat())
+        };
+        return Ok(full(body));
+    }
     let state = BodyState {
-        file,
+        file: Arc::new(file),
         segments: segments.into(),
-        current: None,
-        buf: Vec::new(),
     };
     let s = stream::unfold(state, |mut st| async move {
-        loop {
-            if let Some((range, positioned)) = st.current.take() {
-                if range.start >= range.end {
-                    continue;
+        match st.segments.pop_front()? {
+            Segment::Bytes(b) => Some((Ok(Frame::data(b)), st)),
+            Segment::File(r) => {
+                let end = r.end.min(r.start + CHUNK);
+                if end < r.end {
+                    st.segments.push_front(Segment::File(end..r.end));
                 }
-                if !positioned && let Err(e) = st.file.seek(SeekFrom::Start(range.start)).await {
-                    return Some((Err(e), st.finished()));
-                }
-                let want = usize::try_from(range.end - range.start)
-                    .unwrap_or(usize::MAX)
-                    .min(CHUNK);
-                st.buf.resize(want, 0);
-                let n = match st.file.read(&mut st.buf[..want]).await {
-                    Ok(0) => {
-                        // The file shrank under us: end the body early so
-                        // the client sees a short read, not wrong data.
-                        let e = io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank");
-                        return Some((Err(e), st.finished()));
+                let file = Arc::clone(&st.file);
+                let read = tokio::task::spawn_blocking(move || read_range(&file, r.start..end))
+                    .await
+                    .unwrap_or_else(|e| Err(io::Error::other(e)));
+                match read {
+                    Ok(b) => Some((Ok(Frame::data(b)), st)),
+                    Err(e) => {
+                        st.segments.clear();
+                        Some((Err(e), st))
                     }
-                    Ok(n) => n,
-                    Err(e) => return Some((Err(e), st.finished())),
-                };
-                let chunk = Bytes::copy_from_slice(&st.buf[..n]);
-                st.current = Some((range.start + n as u64..range.end, true));
-                return Some((Ok(Frame::data(chunk)), st));
-            }
-            match st.segments.pop_front()? {
-                Segment::Bytes(b) => return Some((Ok(Frame::data(b)), st)),
-                Segment::File(r) => st.current = Some((r, false)),
+                }
             }
         }
     });
-    BodyExt::boxed(StreamBody::new(s))
+    Ok(BodyExt::boxed(StreamBody::new(s)))
+}
+
+/// Where a streamed body is: what is left to send.
+struct BodyState {
+    file: Arc<File>,
+    segments: VecDeque<Segment>,
 }
 
 #[cfg(test)]
@@ -563,7 +596,11 @@ mod tests {
         assert!(if_range_holds(&etag, &etag, Some(t)));
         assert!(!if_range_holds(&format!("W/{etag}"), &etag, Some(t)));
         assert!(if_range_holds(&httpdate::fmt_http_date(t), &etag, Some(t)));
-        assert!(!if_range_holds("Tue, 15 Nov 1994 08:12:31 GMT", &etag, Some(t)));
+        assert!(!if_range_holds(
+            "Tue, 15 Nov 1994 08:12:31 GMT",
+            &etag,
+            Some(t)
+        ));
     }
 
     #[test]

@@ -127,28 +127,16 @@ mod tests {
         assert_eq!(p("bytes=0-499", 10_000), one(0..500));
         assert_eq!(p("bytes=500-999", 10_000), one(500..1000));
         assert_eq!(p("bytes=-500", 10_000), one(9500..10_000));
-        assert_eq!(
-            p("bytes=9500-", 10_000),
-            one(9500..10_000)
-        );
+        assert_eq!(p("bytes=9500-", 10_000), one(9500..10_000));
         assert_eq!(
             p("bytes=0-0,-1", 10_000),
             Ranges::Partial(vec![0..1, 9999..10_000])
         );
         // Overlapping and adjacent ranges are merged.
-        assert_eq!(
-            p("bytes=500-600,601-999", 10_000),
-            one(500..1000)
-        );
-        assert_eq!(
-            p("bytes=500-700,601-999", 10_000),
-            one(500..1000)
-        );
+        assert_eq!(p("bytes=500-600,601-999", 10_000), one(500..1000));
+        assert_eq!(p("bytes=500-700,601-999", 10_000), one(500..1000));
         // A last position past the end is cut to the end.
-        assert_eq!(
-            p("bytes=9000-20000", 10_000),
-            one(9000..10_000)
-        );
+        assert_eq!(p("bytes=9000-20000", 10_000), one(9000..10_000));
         // A suffix longer than the file is the whole file.
         assert_eq!(p("bytes=-20000", 10_000), one(0..10_000));
         assert_eq!(p("Bytes = 1-2", 10), one(1..3));
