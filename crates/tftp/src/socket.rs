@@ -159,6 +159,10 @@ pub(crate) async fn drive<M: Machine>(
     };
     let mut tid_error = [0u8; 32];
     let tid_error_len = crate::transfer::wrong_tid_error(&mut tid_error).unwrap_or(0);
+    // One timer for the whole transfer, moved as the deadline moves: a
+    // later deadline only updates it (no timer-wheel work per block).
+    let sleep = tokio::time::sleep(IDLE_LIMIT);
+    tokio::pin!(sleep);
     loop {
         let now = Instant::now();
         while let Some(n) = machine.poll_transmit(now, send_buf) {
@@ -171,9 +175,14 @@ pub(crate) async fn drive<M: Machine>(
         if machine.is_finished() || machine.may_stop_early() {
             return Ok(driven);
         }
-        let deadline = machine
-            .poll_timeout()
-            .unwrap_or_else(|| Instant::now() + IDLE_LIMIT);
+        let deadline = tokio::time::Instant::from_std(
+            machine
+                .poll_timeout()
+                .unwrap_or_else(|| Instant::now() + IDLE_LIMIT),
+        );
+        if sleep.deadline() != deadline || sleep.is_elapsed() {
+            sleep.as_mut().reset(deadline);
+        }
         tokio::select! {
             r = socket.recv_from(recv_buf) => {
                 let (n, from) = match r {
@@ -199,7 +208,7 @@ pub(crate) async fn drive<M: Machine>(
                     let _ = socket.try_send_to(&tid_error[..tid_error_len], from);
                 }
             }
-            () = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
+            () = &mut sleep => {
                 machine.handle_timeout(Instant::now());
             }
         }
