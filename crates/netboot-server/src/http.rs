@@ -32,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use crate::range::{self, Ranges};
+use crate::urlpath::{self, Refused};
 
 /// A response body.
 pub type Body = BoxBody<Bytes, io::Error>;
@@ -239,55 +240,12 @@ fn resolve_in(root: &Path, full: &Path, url_path: &str) -> Result<PathBuf, Statu
     Ok(canonical)
 }
 
-/// The file a URL path names, relative to the image folder, without
-/// touching the file system: `<prefix>/<Name>.nbi/<file...>`, percent
-/// escapes decoded, and no empty, `.` or `..` component, backslash, NUL
-/// or encoded `/`. `Err` is the status to answer.
+/// [`crate::urlpath::relative_path`] with its refusal as a status.
 pub fn relative_path(prefix: &str, url_path: &str) -> Result<PathBuf, StatusCode> {
-    let rest = url_path
-        .strip_prefix(prefix)
-        .and_then(|r| r.strip_prefix('/'))
-        .ok_or(StatusCode::NOT_FOUND)?;
-    let decoded = percent_decode(rest).ok_or(StatusCode::BAD_REQUEST)?;
-    let mut rel = PathBuf::new();
-    let mut components = 0;
-    for (i, c) in decoded.split('/').enumerate() {
-        if c.is_empty() || c == "." || c == ".." || c.contains('\\') || c.contains('\0') {
-            return Err(StatusCode::NOT_FOUND);
-        }
-        if i == 0 && !c.to_ascii_lowercase().ends_with(".nbi") {
-            return Err(StatusCode::NOT_FOUND);
-        }
-        rel.push(c);
-        components += 1;
-    }
-    if components < 2 {
-        return Err(StatusCode::NOT_FOUND);
-    }
-    Ok(rel)
-}
-
-/// `%XX` decoding to UTF-8; `None` for bad escapes, encoded `/`, or
-/// invalid UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3)?;
-            let v = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
-            if v == b'/' {
-                return None;
-            }
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    urlpath::relative_path(prefix, url_path).map_err(|r| match r {
+        Refused::NotFound => StatusCode::NOT_FOUND,
+        Refused::BadRequest => StatusCode::BAD_REQUEST,
+    })
 }
 
 /// The validators of a file: a strong entity tag from its length and
@@ -554,35 +512,6 @@ struct BodyState {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn url_paths_map_into_nbi_folders_only() {
-        let ok = |p: &str| relative_path("/nbi", p).unwrap();
-        assert_eq!(ok("/nbi/A.nbi/A.dmg"), PathBuf::from("A.nbi/A.dmg"));
-        assert_eq!(
-            ok("/nbi/Net%20Install.nbi/i386/booter"),
-            PathBuf::from("Net Install.nbi/i386/booter")
-        );
-        assert_eq!(ok("/nbi/X.NBI/f"), PathBuf::from("X.NBI/f"));
-        for (p, status) in [
-            ("/nbi/A.nbi", StatusCode::NOT_FOUND),
-            ("/nbi/A.nbi/", StatusCode::NOT_FOUND),
-            ("/nbi/../etc/passwd", StatusCode::NOT_FOUND),
-            ("/nbi/A.nbi/../../x", StatusCode::NOT_FOUND),
-            ("/nbi/A.nbi/%2e%2e/x", StatusCode::NOT_FOUND),
-            ("/nbi/A.nbi/a%2fb", StatusCode::BAD_REQUEST),
-            ("/nbi/A.nbi/a%00", StatusCode::NOT_FOUND),
-            ("/nbi/A.nbi/a%5c..%5cb", StatusCode::NOT_FOUND),
-            ("/nbi/A.nbi/a%zz", StatusCode::BAD_REQUEST),
-            ("/nbi/A.nbi/a%c3", StatusCode::BAD_REQUEST),
-            ("/nbi/A.nbi//b", StatusCode::NOT_FOUND),
-            ("/nbi/notes.txt", StatusCode::NOT_FOUND),
-            ("/nbiA.nbi/b", StatusCode::NOT_FOUND),
-            ("/other/A.nbi/b", StatusCode::NOT_FOUND),
-        ] {
-            assert_eq!(relative_path("/nbi", p), Err(status), "{p}");
-        }
-    }
 
     #[test]
     fn validators_and_conditions() {
