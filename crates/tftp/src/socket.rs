@@ -67,6 +67,7 @@ impl<S: Source> Machine for Sender<S> {
 }
 
 /// A receiver that the driver may leave as soon as it has all the data.
+#[cfg_attr(not(feature = "client"), allow(dead_code))]
 pub(crate) struct NoDally<'a, W>(pub(crate) &'a mut Receiver<W>);
 
 impl<W: Write> Machine for Receiver<W> {
@@ -114,7 +115,9 @@ impl<W: Write> Machine for NoDally<'_, W> {
     }
 }
 
-/// Who the transfer talks to.
+/// Who the transfer talks to (a server knows its peer; a client learns
+/// it from the first answer).
+#[cfg_attr(not(all(feature = "client", feature = "server")), allow(dead_code))]
 pub(crate) enum Peer {
     /// Known: the peer's transfer ID.
     Known(SocketAddr),
