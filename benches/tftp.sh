@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # TFTP download throughput over loopback, side by side: our server
-# (`tftp-serve`, release build) and tftpd-hpa (`in.tftpd`, needs root for
+# (`netboot-server`, release build, TFTP only; SERVER=tftp-serve for the
+# example) and tftpd-hpa (`in.tftpd`, needs root for
 # its chroot), in one run.
 #
 #   bash benches/tftp.sh                  # SIZE_MB=100 SMALL_MB=5 CONCURRENT=200
@@ -23,6 +24,7 @@ REPEAT="${REPEAT:-3}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 if [ -z "${SKIP_BUILD:-}" ]; then
     cargo build --release -q -p pippin-examples --example tftp-serve --example tftp-get
+    cargo build --release -q -p netboot-server
 fi
 EX="$TARGET_DIR/release/examples"
 for tool in curl atftp in.tftpd python3; do
@@ -53,9 +55,21 @@ free_port() {
 
 # Ours: windows up to 4 MiB (65464 x 64), so the 64-block cases are not
 # shrunk; the default (64 KiB) suits clients with default socket buffers.
-"$EX/tftp-serve" --root "$WORK/root" --listen "127.0.0.1:0" --max-window-bytes 4194304 \
-    >"$WORK/ours.json" 2>"$WORK/ours.log" &
-OURS_PID=$!
+# SERVER=netboot (the default) runs the deployed netboot-server with only
+# its TFTP side; SERVER=tftp-serve the example around the same library.
+if [ "${SERVER:-netboot}" = netboot ]; then
+    OURS_PORT="$(free_port)"
+    "$TARGET_DIR/release/netboot-server" --images "$WORK/root" --server-ip 127.0.0.1 \
+        --no-bsdp --no-http --tftp-listen "127.0.0.1:$OURS_PORT" --tftp-max-window-bytes 4194304 \
+        --log-dir "$WORK/nblogs" --log-quiet --log-level warn >"$WORK/ours.banner" &
+    OURS_PID=$!
+    printf '{"listening": "127.0.0.1:%s"}\n' "$OURS_PORT" >"$WORK/ours.json"
+    for _ in $(seq 1 100); do [ -s "$WORK/ours.banner" ] && break; sleep 0.1; done
+else
+    "$EX/tftp-serve" --root "$WORK/root" --listen "127.0.0.1:0" --max-window-bytes 4194304 \
+        >"$WORK/ours.json" 2>"$WORK/ours.log" &
+    OURS_PID=$!
+fi
 HPA_PORT="$(free_port)"
 in.tftpd -L -a "127.0.0.1:$HPA_PORT" -s "$WORK/root" &
 HPA_PID=$!
@@ -166,6 +180,7 @@ for bw in "1468 16" "1468 64"; do
 done
 case_row "$CONCURRENT x curl of $SMALL_MB MB at once, blksize 1468" concurrent_case
 echo
+[ "${SERVER:-netboot}" = netboot ] && exit 0
 echo "our server's counters:"
 kill -INT "$OURS_PID"
 wait "$OURS_PID" 2>/dev/null || true

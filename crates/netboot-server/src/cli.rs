@@ -51,7 +51,8 @@ pub struct ServeArgs {
     /// Most TFTP transfers at once [default: 10000].
     #[arg(long, env = "PIPPIN_NETBOOT_TFTP_MAX_TRANSFERS", value_name = "N")]
     pub tftp_max_transfers: Option<usize>,
-    /// Largest TFTP blksize × windowsize granted, bytes [default: 1048576].
+    /// Largest TFTP blksize × windowsize granted, bytes [default: 65536,
+    /// which a client's default receive buffer holds].
     #[arg(
         long,
         env = "PIPPIN_NETBOOT_TFTP_MAX_WINDOW_BYTES",

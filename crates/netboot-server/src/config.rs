@@ -17,7 +17,7 @@
 //! [netboot.tftp]
 //! listen = "0.0.0.0:69"
 //! max_transfers = 10000
-//! max_window_bytes = 1048576
+//! max_window_bytes = 65536
 //!
 //! [netboot.http]
 //! listen = "0.0.0.0:80"
@@ -84,7 +84,9 @@ pub struct TftpSection {
     pub listen: Option<SocketAddr>,
     /// Most transfers at once [default 10000].
     pub max_transfers: Option<usize>,
-    /// Largest `blksize × windowsize` granted, bytes [default 1 MiB].
+    /// Largest `blksize × windowsize` granted, bytes [default 64 KiB, which
+    /// a client's default receive buffer holds; raise it for clients with
+    /// larger buffers and fast links].
     pub max_window_bytes: Option<usize>,
     /// Accept uploads into this folder (never the image folder) [default:
     /// uploads refused].
@@ -256,7 +258,7 @@ impl Settings {
                 Self::TFTP_PORT,
             )),
             tftp_max_transfers: 10_000,
-            tftp_max_window_bytes: 1024 * 1024,
+            tftp_max_window_bytes: tftp::Limits::default().max_window_bytes,
             tftp_write_dir: None,
             http_listen: Some(SocketAddr::new(
                 IpAddr::V4(Ipv4Addr::UNSPECIFIED),
