@@ -38,9 +38,9 @@ use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 
 /// The vendor class a server sends back (option 60).
 pub const SERVER_VENDOR_CLASS: &[u8] = b"AAPLBSDPC";
-/// BSDP 1.0: the ACK[LIST] names only the default image.
+/// BSDP 1.0: the `ACK[LIST]` names only the default image.
 pub const VERSION_1_0: u16 = 0x0100;
-/// BSDP 1.1: the ACK[LIST] carries the image list.
+/// BSDP 1.1: the `ACK[LIST]` carries the image list.
 pub const VERSION_1_1: u16 = 0x0101;
 /// The longest image name a server sends: 255 (option) less two option
 /// headers and the 5-byte entry header, as in Apple's `bsdp.h`.

@@ -174,7 +174,7 @@ pub struct ReplyPolicy {
     /// requires a privileged port; tests on loopback may allow it).
     pub allow_unprivileged_reply_port: bool,
     /// How long a client's SELECT is remembered: its choice is sent back as
-    /// the selected image in later ACK[LIST]s. Default one day.
+    /// the selected image in later `ACK[LIST]`s. Default one day.
     pub binding_ttl: Duration,
     /// Lower the advertised priority by the number of clients bound within
     /// `binding_ttl`, as Apple's server does, so that busy servers are
@@ -200,7 +200,7 @@ pub struct Reply {
     pub bytes: Vec<u8>,
     /// Where to send it, from the server port.
     pub destination: SocketAddrV4,
-    /// ACK[LIST], ACK[SELECT] or ACK[FAILED].
+    /// `ACK[LIST]`, `ACK[SELECT]` or `ACK[FAILED]`.
     pub kind: BsdpMessageType,
     /// Where the request came from (for logs).
     pub requester: SocketAddr,
@@ -313,11 +313,11 @@ pub struct Counters {
 pub struct Stats {
     /// Datagrams handled.
     pub requests: u64,
-    /// ACK[LIST]s sent.
+    /// `ACK[LIST]`s sent.
     pub list_answered: u64,
-    /// ACK[SELECT]s sent.
+    /// `ACK[SELECT]`s sent.
     pub select_answered: u64,
-    /// ACK[FAILED]s sent.
+    /// `ACK[FAILED]`s sent.
     pub failed_answered: u64,
     /// Datagrams dropped, per reason (every reason, in [`DropReason::ALL`] order).
     pub dropped: Vec<(DropReason, u64)>,
