@@ -260,9 +260,31 @@ struct Slots {
     /// Signalled when a stream ends (a slot may be free), and when the
     /// connection ends or is found closed.
     freed: Notify,
+    /// The GOAWAY that ended the connection, with its reason, if one did;
+    /// written by the driver while it holds `connection`.
+    goaway: std::sync::Mutex<Option<Option<Reason>>>,
 }
 
 impl Slots {
+    /// What a push on this closed connection failed with: the server's
+    /// GOAWAY when it sent one, else `closed`.
+    fn closed_error(&self, closed: impl FnOnce() -> Error) -> Error {
+        // The driver records the GOAWAY while it holds the connection
+        // lock: taking it waits for a poll that is ending the connection.
+        drop(match self.connection.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        });
+        let goaway = match self.goaway.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        match goaway {
+            Some(reason) => Error::GoAway { reason },
+            None => closed(),
+        }
+    }
+
     /// How many streams the server allows at once now: 1 until its
     /// SETTINGS arrive, 0 once the connection has ended.
     fn limit(&self) -> usize {
@@ -428,7 +450,11 @@ impl ApnsClient {
                 Err(e @ Error::Timeout(_)) => return Err(e),
                 Err(e) => {
                     self.drop_connection(&conn).await;
-                    last = e;
+                    // A GOAWAY seen on an earlier attempt says more than a
+                    // later connection that closed before a stream opened.
+                    if !(matches!(last, Error::GoAway { .. }) && matches!(e, Error::Http(_))) {
+                        last = e;
+                    }
                     continue;
                 }
             };
@@ -488,6 +514,9 @@ impl ApnsClient {
                                 return Err(last);
                             }
                         }
+                        None if conn.sender.is_closed() => {
+                            last = conn.slots.closed_error(|| Error::Http(error_chain(&e)));
+                        }
                         None => last = Error::Http(error_chain(&e)),
                     }
                 }
@@ -532,9 +561,9 @@ impl ApnsClient {
             if conn.sender.is_closed() {
                 // Wake the others waiting on this connection too.
                 conn.slots.freed.notify_waiters();
-                return Err(Error::Http(
-                    "the connection closed while waiting for a stream".to_owned(),
-                ));
+                return Err(conn.slots.closed_error(|| {
+                    Error::Http("the connection closed while waiting for a stream".to_owned())
+                }));
             }
             let now = Instant::now();
             let ended = conn.slots.ended.load(Ordering::Acquire);
@@ -673,6 +702,7 @@ impl ApnsClient {
             open: AtomicUsize::new(0),
             ended: AtomicU64::new(0),
             freed: Notify::new(),
+            goaway: std::sync::Mutex::new(None),
         });
         // The driver ends when the connection does; the sender then
         // reports itself closed and the next push reconnects.
@@ -687,7 +717,16 @@ impl ApnsClient {
                 match guard.as_mut() {
                     Some(connection) => {
                         let polled = connection.as_mut().poll(cx);
-                        if polled.is_ready() {
+                        if let std::task::Poll::Ready(result) = &polled {
+                            if let Err(e) = result
+                                && let Some(frame) = received_goaway(e)
+                            {
+                                let mut g = match shared.goaway.lock() {
+                                    Ok(g) => g,
+                                    Err(p) => p.into_inner(),
+                                };
+                                *g = Some(frame.reason());
+                            }
                             *guard = None;
                         }
                         polled
