@@ -473,8 +473,10 @@ fn two_thousand_transfers_at_once() {
         }
         total
     });
-    server.wait_for("every transfer to finish", |s| {
-        s.transfers_finished == n as u64
+    // A transfer counts its outcome before it leaves the active count, so
+    // wait for both.
+    server.wait_for("every transfer to finish and leave", |s| {
+        s.transfers_finished == n as u64 && s.active == 0
     });
     let snap = server.stats.snapshot();
     assert_eq!(snap.bytes_sent, results);
