@@ -1,0 +1,1 @@
+//! Typed views of the SMS Provider classes the bridge uses.
