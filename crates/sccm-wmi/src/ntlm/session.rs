@@ -161,22 +161,22 @@ impl Session {
         }
     }
 
-    /// Signs the SPNEGO `mechListMIC` and restarts the outgoing RC4 handle
-    /// from its key, keeping the sequence number (what Windows and pyspnego
-    /// do after the `mechListMIC`; MS-SPNG 3.3.5.1).
-    pub(crate) fn sign_mech_list(&mut self, mech_types: &[u8]) -> [u8; SIGNATURE_LEN] {
+    /// Signs a SPNEGO `mechListMIC` over `mech_types` (the DER
+    /// `MechTypeList`, see [`spnego::mech_type_list`]) and restarts the
+    /// outgoing RC4 handle from its key, keeping the sequence number — what
+    /// Windows and pyspnego do after the `mechListMIC`, so that the first
+    /// sealed message after it matches theirs.
+    ///
+    /// [`spnego::mech_type_list`]: super::spnego::mech_type_list
+    pub fn sign_mech_list(&mut self, mech_types: &[u8]) -> [u8; SIGNATURE_LEN] {
         let mic = self.sign(mech_types);
         self.outgoing.rc4 = rc4_handle(&self.outgoing.seal_key);
         mic
     }
 
-    /// Checks the peer's `mechListMIC`, then restarts the incoming RC4
-    /// handle as [`sign_mech_list`](Self::sign_mech_list) does.
-    pub(crate) fn verify_mech_list(
-        &mut self,
-        mech_types: &[u8],
-        mic: &[u8],
-    ) -> Result<(), NtlmError> {
+    /// Checks the peer's `mechListMIC` over `mech_types`, then restarts the
+    /// incoming RC4 handle as [`sign_mech_list`](Self::sign_mech_list) does.
+    pub fn verify_mech_list(&mut self, mech_types: &[u8], mic: &[u8]) -> Result<(), NtlmError> {
         self.verify_inner(mech_types, mic, "SPNEGO mechListMIC")?;
         self.incoming.rc4 = rc4_handle(&self.incoming.seal_key);
         Ok(())
