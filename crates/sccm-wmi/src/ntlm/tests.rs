@@ -984,3 +984,75 @@ proptest! {
         let _ = ChallengeMessage::decode(&framed);
     }
 }
+
+/// Writes the seed corpus of the `ntlm_message_decode` fuzz target into the
+/// directory named by `PIPPIN_NTLM_FUZZ_CORPUS`; does nothing without it.
+#[test]
+fn write_fuzz_corpus() {
+    let Some(dir) = std::env::var_os("PIPPIN_NTLM_FUZZ_CORPUS") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let mut seeds: Vec<(&str, Vec<u8>)> = vec![
+        ("ms-nlmp-4.2.4-challenge", spec_challenge()),
+        ("ms-nlmp-4.2.4-authenticate", spec_authenticate()),
+        (
+            "ms-nlmp-4.2.4-target-info",
+            ChallengeMessage::decode(&spec_challenge())
+                .unwrap()
+                .target_info
+                .unwrap()
+                .to_bytes()
+                .unwrap(),
+        ),
+        (
+            "pyspnego-negtokeninit",
+            include_bytes!("../../tests/fixtures/ntlm/pyspnego-negtokeninit.bin").to_vec(),
+        ),
+        (
+            "pyspnego-negtokenresp-challenge",
+            include_bytes!("../../tests/fixtures/ntlm/pyspnego-negtokenresp-challenge.bin")
+                .to_vec(),
+        ),
+        (
+            "pyspnego-negtokenresp-authenticate",
+            include_bytes!("../../tests/fixtures/ntlm/pyspnego-negtokenresp-authenticate.bin")
+                .to_vec(),
+        ),
+        (
+            "pyspnego-negtokenresp-final",
+            include_bytes!("../../tests/fixtures/ntlm/pyspnego-negtokenresp-final.bin").to_vec(),
+        ),
+        (
+            "pyspnego-authenticate",
+            include_bytes!("../../tests/fixtures/ntlm/pyspnego-authenticate.bin").to_vec(),
+        ),
+        (
+            "www-authenticate",
+            b"Negotiate oRswGaADCgEBoQwGCisGAQQBgjcCAgqiBAQCTlQ=, Basic realm=\"WSMAN\"\nNTLM"
+                .to_vec(),
+        ),
+    ];
+    let mut initiator = Initiator::new(credentials(), "PIPPIN");
+    initiator.target_spn("HTTP/provider.contoso.com");
+    let negotiate = initiator.negotiate().unwrap();
+    let mut acceptor = Acceptor::new("PROVIDER", "CONTOSO");
+    let challenge = acceptor.challenge(&negotiate, SERVER_CHALLENGE, 7).unwrap();
+    let (authenticate, mut session) = initiator.authenticate(&challenge, &nonces(), 1).unwrap();
+    seeds.push(("pippin-negotiate", negotiate.clone()));
+    seeds.push(("pippin-challenge", challenge.clone()));
+    seeds.push(("pippin-authenticate", authenticate.clone()));
+    seeds.push(("pippin-negtokeninit", spnego::initial_token(&negotiate)));
+    seeds.push((
+        "pippin-negtokenresp-authenticate",
+        spnego::authenticate_token(&authenticate, &mut session),
+    ));
+    seeds.push((
+        "pippin-winrm-body",
+        winrm::encrypt(&mut session, b"<s:Envelope/>").1,
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, bytes) in seeds {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
