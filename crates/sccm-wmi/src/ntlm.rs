@@ -56,7 +56,7 @@ mod tests;
 pub use acceptor::Acceptor;
 pub use crypto::{channel_bindings_hash, nt_hash, ntowf_v2, tls_server_end_point};
 pub use http::{AuthScheme, HttpAuth, WwwAuthenticate, parse_www_authenticate};
-pub use initiator::{Credentials, Initiator, Nonces};
+pub use initiator::{Credentials, Initiator, Nonces, filetime};
 pub use messages::{
     AuthenticateMessage, AvFlags, AvPair, ChallengeMessage, MAX_MESSAGE_LEN, NegotiateFlags,
     NegotiateMessage, NtlmV2Response, TargetInfo, Version, message_type,

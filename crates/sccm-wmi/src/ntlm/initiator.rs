@@ -99,6 +99,21 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// A FILETIME (100-nanosecond ticks since 1601-01-01 UTC, what NTLM
+/// timestamps count) from a Unix time; saturates far in the future.
+///
+/// ```
+/// assert_eq!(sccm_wmi::ntlm::filetime(0, 0), 116_444_736_000_000_000);
+/// assert_eq!(sccm_wmi::ntlm::filetime(1, 500), 116_444_736_010_000_005);
+/// ```
+pub const fn filetime(unix_seconds: u64, subsec_nanos: u32) -> u64 {
+    const UNIX_EPOCH_AS_FILETIME_SECONDS: u64 = 11_644_473_600;
+    unix_seconds
+        .saturating_add(UNIX_EPOCH_AS_FILETIME_SECONDS)
+        .saturating_mul(10_000_000)
+        .saturating_add(subsec_nanos as u64 / 100)
+}
+
 /// The random values one authentication needs, supplied by the caller
 /// (from a CSPRNG): this module draws no randomness.
 #[derive(Clone, Copy, Eq, PartialEq)]
@@ -254,7 +269,11 @@ impl Initiator {
             user: c.user.clone(),
             workstation: self.workstation.clone(),
             encrypted_random_session_key: encrypted_key,
-            version: Some(Version::CLIENT),
+            // The VERSION field only when negotiated; its place stays (zero)
+            // for the MIC either way.
+            version: flags
+                .contains(NegotiateFlags::VERSION)
+                .then_some(Version::CLIENT),
             mic: Some([0; 16]),
         };
         let mut authenticate = message.encode()?;
