@@ -30,9 +30,9 @@
 //! authenticate or encrypt (see [`crate::ntlm`]); it does not check that an
 //! answer's `RelatesTo` names the request (over HTTP the answer is the one
 //! to the request just sent). WS-Man carries every scalar as text: answers
-//! give [`Value::String`](crate::Value::String) for numbers, booleans and
-//! date-times alike, and requests write [`Value::Int`](crate::Value::Int),
-//! [`Value::Bool`](crate::Value::Bool) and [`Value::Real`](crate::Value::Real)
+//! give [`Value::String`] for numbers, booleans and
+//! date-times alike, and requests write [`Value::Int`],
+//! [`Value::Bool`] and [`Value::Real`]
 //! as their text.
 //!
 //! ```

@@ -264,20 +264,20 @@ impl fmt::Display for WsManFault {
         if !reason.is_empty() {
             write!(f, ": {reason}")?;
         }
-        if let Some(w) = &self.wsman {
-            if let Some(code) = w.code {
-                write!(f, " (WinRM error {code:#010X}")?;
-                if let Some(m) = w
-                    .message
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|m| !m.is_empty())
-                    && m != reason
-                {
-                    write!(f, ": {m}")?;
-                }
-                write!(f, ")")?;
+        if let Some(w) = &self.wsman
+            && let Some(code) = w.code
+        {
+            write!(f, " (WinRM error {code:#010X}")?;
+            if let Some(m) = w
+                .message
+                .as_deref()
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                && m != reason
+            {
+                write!(f, ": {m}")?;
             }
+            write!(f, ")")?;
         }
         if let Some(w) = &self.wmi_error {
             write!(f, " (WMI")?;

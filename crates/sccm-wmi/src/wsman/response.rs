@@ -217,6 +217,12 @@ pub(crate) fn leave_body(cursor: &mut Cursor<'_>) -> PResult<()> {
     while let Some(_extra) = cursor.next_child()? {
         cursor.skip_element()?;
     }
+    leave_envelope(cursor)
+}
+
+/// After the end of `s:Body`: the end of `s:Envelope`, then the end of
+/// the document.
+pub(crate) fn leave_envelope(cursor: &mut Cursor<'_>) -> PResult<()> {
     if cursor.next_child()?.is_some() {
         return Err(malformed("content after the Body"));
     }
@@ -377,8 +383,10 @@ pub(crate) fn parse_empty(
     let (mut cursor, first) = open_answer(response, limits, expected_action)?;
     if first.is_some() {
         cursor.skip_element()?;
+        leave_body(&mut cursor)?;
+    } else {
+        leave_envelope(&mut cursor)?;
     }
-    leave_body(&mut cursor)?;
     Ok(())
 }
 
@@ -389,7 +397,7 @@ pub(crate) fn parse_instance(
 ) -> Result<Option<Instance>> {
     let (mut cursor, first) = open_answer(response, limits, expected_action)?;
     let Some(first) = first else {
-        leave_body(&mut cursor)?;
+        leave_envelope(&mut cursor)?;
         return Ok(None);
     };
     let element = cursor.read_element(first)?;
@@ -459,7 +467,11 @@ fn property_value(e: &Element) -> Value {
         return Value::Null;
     }
     if e.children.is_empty() {
-        return Value::String(e.text.clone());
+        // An embedded object with no properties still names its type.
+        return match class_from_type(e) {
+            Some(class) => Value::Object(Box::new(Instance::new(class))),
+            None => Value::String(e.text.clone()),
+        };
     }
     if let [only] = e.children.as_slice()
         && only.ns == ns::CIM

@@ -110,19 +110,28 @@ const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 /// required header, names an unknown action or carries a header marked
 /// `mustUnderstand` that WinRM would not understand gives the fault WinRM
 /// would answer.
-pub fn parse_request(body: &[u8], limits: &Limits) -> std::result::Result<Request, WsManFault> {
+pub fn parse_request(
+    body: &[u8],
+    limits: &Limits,
+) -> std::result::Result<Request, Box<WsManFault>> {
     let mut cursor = Cursor::new(body, limits).map_err(parse_fault)?;
     let header = super::response::enter_body(&mut cursor).map_err(parse_fault)?;
     let body_element = match cursor.next_child().map_err(parse_fault)? {
-        Some(first) => Some(cursor.read_element(first).map_err(parse_fault)?),
-        None => None,
+        Some(first) => {
+            let e = cursor.read_element(first).map_err(parse_fault)?;
+            super::response::leave_body(&mut cursor).map_err(parse_fault)?;
+            Some(e)
+        }
+        None => {
+            super::response::leave_envelope(&mut cursor).map_err(parse_fault)?;
+            None
+        }
     };
-    super::response::leave_body(&mut cursor).map_err(parse_fault)?;
     read_request(&header, body_element.as_ref())
 }
 
-fn parse_fault(e: ParseError) -> WsManFault {
-    match e {
+fn parse_fault(e: ParseError) -> Box<WsManFault> {
+    Box::new(match e {
         ParseError::Malformed(what) => schema_fault(&what),
         ParseError::TooLarge { what, limit } => WsManFault::new(
             "s:Sender",
@@ -130,7 +139,7 @@ fn parse_fault(e: ParseError) -> WsManFault {
             &format!("The request is too large: {what} exceeds {limit}. "),
         )
         .with_wsman(2150858801, "localhost", "The request exceeds a size limit."),
-    }
+    })
 }
 
 /// A schema-validation fault (`w:SchemaValidationError`).
@@ -157,31 +166,32 @@ fn header_required(name: &str) -> WsManFault {
 fn read_request(
     header: &Element,
     body: Option<&Element>,
-) -> std::result::Result<Request, WsManFault> {
+) -> std::result::Result<Request, Box<WsManFault>> {
     for h in &header.children {
         let must = matches!(
             h.attr(ns::SOAP, "mustUnderstand").map(str::trim),
             Some("true" | "1")
         );
         if must && !understood(h) {
-            return Err(WsManFault::new(
+            return Err(Box::new(WsManFault::new(
                 "s:MustUnderstand",
                 None,
                 &format!("The header {} is not understood. ", truncate(&h.local, 80)),
-            ));
+            )));
         }
     }
     let text = |ns: &str, local: &str| header.child(ns, local).map(|e| e.trimmed().to_owned());
-    let action_uri = text(ns::ADDRESSING, "Action").ok_or_else(|| header_required("Action"))?;
+    let action_uri =
+        text(ns::ADDRESSING, "Action").ok_or_else(|| Box::new(header_required("Action")))?;
     let message_id =
-        text(ns::ADDRESSING, "MessageID").ok_or_else(|| header_required("MessageID"))?;
+        text(ns::ADDRESSING, "MessageID").ok_or_else(|| Box::new(header_required("MessageID")))?;
     let resource_uri = text(ns::WSMAN, "ResourceURI").ok_or_else(|| {
-        WsManFault::new(
+        Box::new(WsManFault::new(
             "s:Sender",
             Some("wsa:DestinationUnreachable"),
             "The WS-Management service cannot process the request because the ResourceURI is missing. ",
         )
-        .with_wsman(2150858752, "localhost", "The resource URI is missing.")
+        .with_wsman(2150858752, "localhost", "The resource URI is missing."))
     })?;
     let (namespace, class) = split_wmi_uri(&resource_uri);
     let mut request = Request {
@@ -228,26 +238,28 @@ fn read_request(
                     Operation::Invoke
                 }
                 None => {
-                    return Err(WsManFault::new(
-                        "s:Sender",
-                        Some("wsa:ActionNotSupported"),
-                        &format!(
-                            "The action {} is not supported by the service. ",
-                            truncate(other, 200)
+                    return Err(Box::new(
+                        WsManFault::new(
+                            "s:Sender",
+                            Some("wsa:ActionNotSupported"),
+                            &format!(
+                                "The action {} is not supported by the service. ",
+                                truncate(other, 200)
+                            ),
+                        )
+                        .with_wsman(
+                            2150858754,
+                            "localhost",
+                            "The action is not supported.",
                         ),
-                    )
-                    .with_wsman(
-                        2150858754,
-                        "localhost",
-                        "The action is not supported.",
                     ));
                 }
             }
         }
     };
-    let body_named = |ns: &str, local: &str| -> std::result::Result<&Element, WsManFault> {
+    let body_named = |ns: &str, local: &str| -> std::result::Result<&Element, Box<WsManFault>> {
         body.filter(|b| b.is(ns, local))
-            .ok_or_else(|| schema_fault(&format!("the body is not {local}")))
+            .ok_or_else(|| Box::new(schema_fault(&format!("the body is not {local}"))))
     };
     match request.operation {
         Operation::Get | Operation::Delete => {}
@@ -278,14 +290,14 @@ fn read_request(
                 .child(ns::ENUMERATION, "EnumerationContext")
                 .map(|c| c.trimmed().to_owned());
             if request.context.is_none() {
-                return Err(schema_fault("no EnumerationContext"));
+                return Err(Box::new(schema_fault("no EnumerationContext")));
             }
             if let Some(m) = e.child(ns::ENUMERATION, "MaxElements") {
                 request.max_elements = Some(parse_count(m)?);
             }
         }
         Operation::Put | Operation::Create => {
-            let e = body.ok_or_else(|| schema_fault("the body holds no instance"))?;
+            let e = body.ok_or_else(|| Box::new(schema_fault("the body holds no instance")))?;
             request.input = Some(item_instance(e));
         }
         Operation::Invoke => {
@@ -298,10 +310,10 @@ fn read_request(
                     request.input = Some(input);
                 }
                 Some(e) => {
-                    return Err(schema_fault(&format!(
+                    return Err(Box::new(schema_fault(&format!(
                         "the body is {}, not {expected}",
                         truncate(&e.local, 80)
-                    )));
+                    ))));
                 }
                 None => request.input = Some(Instance::new(expected)),
             }
@@ -310,12 +322,12 @@ fn read_request(
     Ok(request)
 }
 
-fn parse_count(e: &Element) -> std::result::Result<u32, WsManFault> {
+fn parse_count(e: &Element) -> std::result::Result<u32, Box<WsManFault>> {
     e.trimmed()
         .parse::<u32>()
         .ok()
         .filter(|&n| n > 0)
-        .ok_or_else(|| schema_fault("MaxElements is not a positive integer"))
+        .ok_or_else(|| Box::new(schema_fault("MaxElements is not a positive integer")))
 }
 
 fn understood(h: &Element) -> bool {
@@ -780,7 +792,7 @@ pub fn invalid_selectors() -> WsManFault {
     .with_wsman(
         2150858843,
         "localhost",
-        "The WS-Management service cannot process the request because the request contained invalid selectors for the resource. ",
+        "The WS-Management service cannot process the request because the request contained invalid selectors for the resource.",
     )
 }
 

@@ -54,7 +54,7 @@ pub(crate) struct Element {
     pub(crate) ns: String,
     pub(crate) local: String,
     pub(crate) attrs: Vec<Attr>,
-    pub(crate) children: Vec<Element>,
+    pub(crate) children: Vec<Self>,
     pub(crate) text: String,
     /// When the text is a qualified name (`prefix:local`), the namespace
     /// its prefix was bound to where it appeared (fault codes are QNames).
