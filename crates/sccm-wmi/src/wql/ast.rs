@@ -291,9 +291,7 @@ impl Operand {
 impl Literal {
     fn check(&self) -> Result<(), WqlError> {
         match self {
-            Self::Real(f) if !f.is_finite() => {
-                Err(WqlError::new(WqlErrorKind::InvalidNumber, 0))
-            }
+            Self::Real(f) if !f.is_finite() => Err(WqlError::new(WqlErrorKind::InvalidNumber, 0)),
             Self::String(s) => check_string(s),
             _ => Ok(()),
         }

@@ -1,10 +1,10 @@
 //! Building queries in code: values are never pasted into text, so they
 //! cannot change the query's shape.
 
+use super::WqlError;
 use super::ast::{
     CompareOp, Condition, InSet, Join, JoinKind, Literal, Operand, Projection, PropertyRef, Query,
 };
-use super::WqlError;
 
 /// A `SELECT` under construction. Names are checked by
 /// [`build`](Self::build), which returns the [`Query`].

@@ -289,8 +289,8 @@ impl<'a> Parser<'a> {
         if operand.is_literal() {
             return Err(no_property);
         }
-        let negated = self.is_keyword("NOT")
-            && (self.keyword_at(1, "LIKE") || self.keyword_at(1, "IN"));
+        let negated =
+            self.is_keyword("NOT") && (self.keyword_at(1, "LIKE") || self.keyword_at(1, "IN"));
         if negated {
             self.advance();
         }
@@ -391,8 +391,8 @@ impl<'a> Parser<'a> {
             return self.property().map(Operand::Property);
         }
         let at = self.offset();
-        let func = Function::from_name(word)
-            .ok_or(WqlError::new(WqlErrorKind::UnknownFunction, at))?;
+        let func =
+            Function::from_name(word).ok_or(WqlError::new(WqlErrorKind::UnknownFunction, at))?;
         self.enter()?;
         self.advance();
         self.advance();

@@ -35,20 +35,57 @@ fn errors_carry_offsets() {
         parse("SELECT * FROM X WHERE a = 1 b").unwrap_err(),
         WqlError::new(WqlErrorKind::TrailingInput, 28)
     );
-    assert_eq!(kind("SELECT * FROM Select"), WqlErrorKind::InvalidIdentifier);
-    assert_eq!(kind("SELECT * FROM X WHERE 1 = 1"), WqlErrorKind::NoProperty);
-    assert_eq!(kind("SELECT * FROM X WHERE a = 'b\\n'"), WqlErrorKind::InvalidEscape);
-    assert_eq!(kind("SELECT * FROM X WHERE a = 99999999999999999999"), WqlErrorKind::InvalidNumber);
-    assert_eq!(kind("SELECT * FROM X WHERE Foo(a) = 1"), WqlErrorKind::UnknownFunction);
-    assert_eq!(kind("SELECT * FROM X WHERE Upper() = 1"), WqlErrorKind::UnknownFunction);
-    assert_eq!(kind("SELECT * FROM X WHERE a IN ()"), WqlErrorKind::EmptyList);
+    assert_eq!(
+        kind("SELECT * FROM Select"),
+        WqlErrorKind::InvalidIdentifier
+    );
+    assert_eq!(
+        kind("SELECT * FROM X WHERE 1 = 1"),
+        WqlErrorKind::NoProperty
+    );
+    assert_eq!(
+        kind("SELECT * FROM X WHERE a = 'b\\n'"),
+        WqlErrorKind::InvalidEscape
+    );
+    assert_eq!(
+        kind("SELECT * FROM X WHERE a = 99999999999999999999"),
+        WqlErrorKind::InvalidNumber
+    );
+    assert_eq!(
+        kind("SELECT * FROM X WHERE Foo(a) = 1"),
+        WqlErrorKind::UnknownFunction
+    );
+    assert_eq!(
+        kind("SELECT * FROM X WHERE Upper() = 1"),
+        WqlErrorKind::UnknownFunction
+    );
+    assert_eq!(
+        kind("SELECT * FROM X WHERE a IN ()"),
+        WqlErrorKind::EmptyList
+    );
     assert_eq!(kind("SELECT * FROM X WHERE"), WqlErrorKind::UnexpectedEnd);
-    assert_eq!(kind("SELECT * FROM X WHERE (a = 1"), WqlErrorKind::UnexpectedEnd);
-    assert_eq!(kind("SELECT * FROM X WHERE a = 1)"), WqlErrorKind::TrailingInput);
-    assert_eq!(kind("SELECT * FROM X WHERE a = \0"), WqlErrorKind::ControlChar);
-    let deep = format!("SELECT * FROM X WHERE {}a = 1{}", "(".repeat(40), ")".repeat(40));
+    assert_eq!(
+        kind("SELECT * FROM X WHERE (a = 1"),
+        WqlErrorKind::UnexpectedEnd
+    );
+    assert_eq!(
+        kind("SELECT * FROM X WHERE a = 1)"),
+        WqlErrorKind::TrailingInput
+    );
+    assert_eq!(
+        kind("SELECT * FROM X WHERE a = \0"),
+        WqlErrorKind::ControlChar
+    );
+    let deep = format!(
+        "SELECT * FROM X WHERE {}a = 1{}",
+        "(".repeat(40),
+        ")".repeat(40)
+    );
     assert_eq!(kind(&deep), WqlErrorKind::TooDeep);
-    let long = format!("SELECT * FROM X WHERE a = \"{}\"", "x".repeat(MAX_QUERY_LEN));
+    let long = format!(
+        "SELECT * FROM X WHERE a = \"{}\"",
+        "x".repeat(MAX_QUERY_LEN)
+    );
     assert_eq!(kind(&long), WqlErrorKind::TooLong);
 }
 
@@ -64,9 +101,29 @@ fn builder_checks_names_and_values() {
         Select::new("SMS_R_System; DROP").build().unwrap_err().kind,
         WqlErrorKind::InvalidIdentifier
     );
-    assert!(Select::new("X").filter(Condition::eq("a b", 1)).build().is_err());
-    assert!(Select::new("X").filter(Condition::eq("a", f64::NAN)).build().is_err());
-    assert!(Select::new("X").filter(Condition::eq("a", "x\0")).build().is_err());
-    assert!(Select::new("X").filter(Condition::in_list("a", Vec::<i64>::new())).build().is_err());
+    assert!(
+        Select::new("X")
+            .filter(Condition::eq("a b", 1))
+            .build()
+            .is_err()
+    );
+    assert!(
+        Select::new("X")
+            .filter(Condition::eq("a", f64::NAN))
+            .build()
+            .is_err()
+    );
+    assert!(
+        Select::new("X")
+            .filter(Condition::eq("a", "x\0"))
+            .build()
+            .is_err()
+    );
+    assert!(
+        Select::new("X")
+            .filter(Condition::in_list("a", Vec::<i64>::new()))
+            .build()
+            .is_err()
+    );
     assert_eq!(escape_like("100%_[a]"), "100[%][_][[]a]");
 }
