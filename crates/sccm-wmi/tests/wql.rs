@@ -366,10 +366,9 @@ proptest! {
         let mut bytes = CONFIGMGR_RULES[i].as_bytes().to_vec();
         let at = at % bytes.len();
         bytes[at] = byte;
-        if let Ok(text) = std::str::from_utf8(&bytes) {
-            if let Ok(q) = wql::parse(text) {
+        if let Ok(text) = std::str::from_utf8(&bytes)
+            && let Ok(q) = wql::parse(text) {
                 prop_assert_eq!(wql::parse(&q.to_string()), Ok(q));
             }
-        }
     }
 }

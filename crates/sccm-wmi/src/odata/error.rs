@@ -421,10 +421,10 @@ fn find_hresult(text: &str) -> Option<u32> {
             if digits.iter().all(u8::is_ascii_hexdigit) && !after.is_some_and(u8::is_ascii_hexdigit)
             {
                 let digits = core::str::from_utf8(digits).unwrap_or_default();
-                if let Ok(v) = u32::from_str_radix(digits, 16) {
-                    if v & 0x8000_0000 != 0 {
-                        return Some(v);
-                    }
+                if let Ok(v) = u32::from_str_radix(digits, 16)
+                    && v & 0x8000_0000 != 0
+                {
+                    return Some(v);
                 }
             }
         }
@@ -453,13 +453,14 @@ fn find_hresult(text: &str) -> Option<u32> {
             while end < bytes.len() && bytes[end].is_ascii_digit() {
                 end += 1;
             }
-            if end - i == 10 && !bytes.get(end).is_some_and(u8::is_ascii_alphanumeric) {
-                if let Ok(v) = text[start..end].parse::<i64>() {
-                    // The low 32 bits, whether written signed or not.
-                    let c = v as u32;
-                    if (v == i64::from(c) || v == i64::from(c as i32)) && c >> 16 == 0x8004 {
-                        return Some(c);
-                    }
+            if end - i == 10
+                && !bytes.get(end).is_some_and(u8::is_ascii_alphanumeric)
+                && let Ok(v) = text[start..end].parse::<i64>()
+            {
+                // The low 32 bits, whether written signed or not.
+                let c = v as u32;
+                if (v == i64::from(c) || v == i64::from(c as i32)) && c >> 16 == 0x8004 {
+                    return Some(c);
                 }
             }
             i = end;

@@ -520,11 +520,11 @@ impl<'a> Checker<'a> {
             return Ok(());
         }
         self.primary()?;
-        if let Tok::Ident(w) = self.peek() {
-            if COMPARISONS.contains(&w) {
-                self.bump();
-                self.primary()?;
-            }
+        if let Tok::Ident(w) = self.peek()
+            && COMPARISONS.contains(&w)
+        {
+            self.bump();
+            self.primary()?;
         }
         Ok(())
     }

@@ -46,7 +46,7 @@ pub struct Pager {
 #[derive(Debug)]
 enum State {
     /// A request to hand out.
-    Ready(http::Request<Vec<u8>>),
+    Ready(Box<http::Request<Vec<u8>>>),
     /// Handed out; waiting for its answer.
     Waiting,
     /// The last page was read, or an error ended the run.
@@ -59,7 +59,7 @@ impl Pager {
         let first = service.query(query)?;
         Ok(Self {
             service,
-            state: State::Ready(first),
+            state: State::Ready(Box::new(first)),
             pages: 0,
         })
     }
@@ -68,7 +68,7 @@ impl Pager {
     /// and after the last page.
     pub fn next_request(&mut self) -> Option<http::Request<Vec<u8>>> {
         match core::mem::replace(&mut self.state, State::Waiting) {
-            State::Ready(r) => Some(r),
+            State::Ready(r) => Some(*r),
             other => {
                 self.state = other;
                 None
@@ -100,7 +100,7 @@ impl Pager {
                     limit: max,
                 });
             }
-            self.state = State::Ready(self.service.next_page(link)?);
+            self.state = State::Ready(Box::new(self.service.next_page(link)?));
         }
         Ok(page)
     }

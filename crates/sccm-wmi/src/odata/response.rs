@@ -203,10 +203,11 @@ where
             }
             continue;
         }
-        if key.eq_ignore_ascii_case("__CLASS") && inst.class.is_empty() {
-            if let Value::String(c) = &v {
-                inst.class.clone_from(c);
-            }
+        if key.eq_ignore_ascii_case("__CLASS")
+            && inst.class.is_empty()
+            && let Value::String(c) = &v
+        {
+            inst.class.clone_from(c);
         }
         if inst.properties.len() >= limits.max_properties {
             return Err(ctx.fail("properties", limits.max_properties));
@@ -328,7 +329,10 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
             "@odata.nextLink" => Some(string(map).map(|s| next_link = s)),
             "@odata.count" => Some(map.next_value_seed(ValueSeed { ctx, depth: 1 }).and_then(
                 |v| match v {
-                    Value::Int(n) => Ok(count = Some(n)),
+                    Value::Int(n) => {
+                        let _: () = count = Some(n);
+                        Ok(())
+                    }
                     _ => Err(de::Error::custom("@odata.count is not an integer")),
                 },
             )),
@@ -376,10 +380,10 @@ fn items(value: Value, context_class: Option<&str>) -> Result<Vec<Instance>> {
     list.into_iter()
         .map(|v| match v {
             Value::Object(mut o) => {
-                if o.class.is_empty() {
-                    if let Some(c) = context_class {
-                        c.clone_into(&mut o.class);
-                    }
+                if o.class.is_empty()
+                    && let Some(c) = context_class
+                {
+                    c.clone_into(&mut o.class);
                 }
                 Ok(*o)
             }
@@ -459,10 +463,10 @@ impl AdminService {
         if let Some(v) = top.value {
             inst.properties.insert("value".into(), v);
         }
-        if inst.class.is_empty() {
-            if let Some(c) = class {
-                c.clone_into(&mut inst.class);
-            }
+        if inst.class.is_empty()
+            && let Some(c) = class
+        {
+            c.clone_into(&mut inst.class);
         }
         Ok(inst)
     }
@@ -495,10 +499,10 @@ impl AdminService {
             }
             None => top.rest,
         };
-        if inst.class.is_empty() {
-            if let Some(c) = top.context.as_deref().and_then(class_from_context) {
-                c.clone_into(&mut inst.class);
-            }
+        if inst.class.is_empty()
+            && let Some(c) = top.context.as_deref().and_then(class_from_context)
+        {
+            c.clone_into(&mut inst.class);
         }
         Ok(inst)
     }
