@@ -64,7 +64,9 @@ fuzz_target!(|data: &[u8]| {
         let _ = sccm_wmi::classes::DateTime::parse(text);
     }
     // A pager fed the bytes as its first answer.
-    let mut pager = service.pager(&Query::wmi("SMS_R_System")).expect("a valid query");
+    let mut pager = service
+        .pager(&Query::wmi("SMS_R_System"))
+        .expect("a valid query");
     let _ = pager.next_request();
     let _ = pager.handle_response(&response);
 });
