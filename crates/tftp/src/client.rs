@@ -231,6 +231,7 @@ async fn get_once<W: Write>(
         Peer::FirstAnswerFrom { request_to: server },
         &mut send_buf,
         &mut recv_buf,
+        None,
     )
     .await;
     let elapsed = started.elapsed();
@@ -302,6 +303,7 @@ pub async fn put<S: Source>(
         Peer::FirstAnswerFrom { request_to: server },
         &mut send_buf,
         &mut recv_buf,
+        None,
     )
     .await
     .map_err(Error::io("TFTP client socket"))?;

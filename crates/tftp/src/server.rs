@@ -52,7 +52,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
@@ -60,7 +60,7 @@ use tracing::{debug, info, warn};
 
 use crate::options::{Limits, Negotiation};
 use crate::packet::{Decode, ErrorCode, Mode, Packet, Request, encode_error};
-use crate::socket::{Peer, drive, udp_socket};
+use crate::socket::{BusyPoll, Peer, drive, udp_socket, udp_socket_pair};
 use crate::transfer::{Event, Receiver, Retransmit, Sender, Source, Summary, TransferError};
 use crate::{Error, RequestPath, Result, transmit_buffer_len};
 
@@ -76,6 +76,7 @@ pub struct ServerConfig {
     max_transfers: usize,
     strip_leading_slash: bool,
     socket_buffer: usize,
+    busy_poll: Duration,
 }
 
 impl ServerConfig {
@@ -91,6 +92,7 @@ impl ServerConfig {
             max_transfers: 10_000,
             strip_leading_slash: false,
             socket_buffer: 256 * 1024,
+            busy_poll: Duration::from_micros(100),
         }
     }
 
@@ -144,6 +146,15 @@ impl ServerConfig {
     /// raised further to hold a whole window).
     pub fn socket_buffer(&mut self, bytes: usize) -> &mut Self {
         self.socket_buffer = bytes;
+        self
+    }
+
+    /// How long a transfer polls its socket for the peer's answer before
+    /// sleeping, while no more transfers run than the machine has cores
+    /// (100 µs; zero: never). In lock-step a block waits a round trip, and
+    /// waking a sleeping thread costs about as much again.
+    pub fn busy_poll(&mut self, budget: Duration) -> &mut Self {
+        self.busy_poll = budget;
         self
     }
 }
@@ -226,6 +237,9 @@ struct Shared {
     stats: Arc<ServerStats>,
     /// Peers with a transfer running, and the request that started it.
     active: Mutex<HashMap<SocketAddr, Vec<u8>>>,
+    /// Transfers poll their sockets while at most this many run (the
+    /// machine's cores).
+    busy_max_active: u64,
 }
 
 impl Server {
@@ -252,6 +266,7 @@ impl Server {
                 local_ip,
                 stats: Arc::new(ServerStats::default()),
                 active: Mutex::new(HashMap::new()),
+                busy_max_active: std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
             }),
         })
     }
@@ -390,7 +405,7 @@ async fn transfer(shared: &Shared, peer: SocketAddr, request: &[u8]) {
     let socket_for = |window: usize| {
         let local = SocketAddr::new(shared.local_ip, 0);
         let buffer = shared.config.socket_buffer.max(window * 2);
-        udp_socket(local, buffer, buffer.min(1 << 20))
+        udp_socket_pair(local, buffer, buffer.min(1 << 20))
     };
     let outcome = if is_write {
         upload(shared, &req, peer, socket_for).await
@@ -407,7 +422,7 @@ async fn transfer(shared: &Shared, peer: SocketAddr, request: &[u8]) {
             info!(%peer, op, file = %name, options, code = r.code.as_u16(), reason = %r.reason, "request refused");
             let mut buf = [0u8; 600];
             // From a port of its own, as a transfer would answer.
-            if let (Ok(len), Ok(s)) = (encode_error(r.code, r.message, &mut buf), socket_for(0)) {
+            if let (Ok(len), Ok((s, _))) = (encode_error(r.code, r.message, &mut buf), socket_for(0)) {
                 let _ = s.send_to(&buf[..len], peer).await;
             }
         }
@@ -547,7 +562,7 @@ async fn download(
     shared: &Shared,
     req: &Request<'_>,
     peer: SocketAddr,
-    socket_for: impl Fn(usize) -> io::Result<UdpSocket>,
+    socket_for: impl Fn(usize) -> io::Result<(UdpSocket, std::net::UdpSocket)>,
     limits: &Limits,
 ) -> Outcome {
     let (file, size) = match open_for_read(shared, req) {
@@ -559,7 +574,7 @@ async fn download(
         Err(e) => return Outcome::Refused(refuse(ErrorCode::OptionNegotiation, e.to_string())),
     };
     let p = negotiation.params;
-    let socket = match socket_for(usize::from(p.blksize + 4) * usize::from(p.windowsize)) {
+    let (socket, direct) = match socket_for(usize::from(p.blksize + 4) * usize::from(p.windowsize)) {
         Ok(s) => s,
         Err(e) => {
             return Outcome::Refused(refuse(
@@ -583,9 +598,19 @@ async fn download(
         Peer::Known(peer),
         &mut send_buf,
         &mut recv_buf,
+        Some(busy_poll(shared, &direct)),
     )
     .await;
     finish(driven, sender.summary())
+}
+
+fn busy_poll<'a>(shared: &'a Shared, direct: &'a std::net::UdpSocket) -> BusyPoll<'a> {
+    BusyPoll {
+        socket: direct,
+        budget: shared.config.busy_poll,
+        active: &shared.stats.active,
+        max_active: shared.busy_max_active,
+    }
 }
 
 fn finish(driven: io::Result<crate::socket::Driven>, summary: Summary) -> Outcome {
@@ -702,7 +727,7 @@ async fn upload(
     shared: &Shared,
     req: &Request<'_>,
     peer: SocketAddr,
-    socket_for: impl Fn(usize) -> io::Result<UdpSocket>,
+    socket_for: impl Fn(usize) -> io::Result<(UdpSocket, std::net::UdpSocket)>,
 ) -> Outcome {
     let limits = &shared.config.limits;
     let negotiation = match Negotiation::for_request(req, true, None, limits) {
@@ -713,7 +738,7 @@ async fn upload(
         Ok(f) => f,
         Err(r) => return Outcome::Refused(r),
     };
-    let socket = match socket_for(0) {
+    let (socket, direct) = match socket_for(0) {
         Ok(s) => s,
         Err(e) => {
             let _ = std::fs::remove_file(&file.temp);
@@ -740,6 +765,7 @@ async fn upload(
         Peer::Known(peer),
         &mut send_buf,
         &mut recv_buf,
+        Some(busy_poll(shared, &direct)),
     )
     .await;
     let outcome = finish(driven, receiver.summary());
