@@ -35,5 +35,10 @@ pub mod odata;
 pub mod wql;
 pub mod wsman;
 
+#[cfg(feature = "client")]
+pub mod client;
+#[cfg(feature = "simulator")]
+pub mod simulator;
+
 pub use error::{Error, Result};
 pub use value::{Instance, Value};

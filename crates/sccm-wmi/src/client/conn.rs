@@ -1,0 +1,162 @@
+//! One HTTP/1.1 connection to the provider, plain or TLS.
+//!
+//! NTLM authenticates a connection, not a request, so the client keeps its
+//! own connection rather than a pool: every request of a session goes over
+//! the connection that was authenticated, one at a time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsConnector;
+
+use crate::{Error, Result};
+
+/// A live connection.
+pub(crate) struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+    task: JoinHandle<()>,
+    /// RFC 5929 `tls-server-end-point` application data for channel
+    /// binding (`None` on plain HTTP).
+    pub(crate) channel_binding: Option<Vec<u8>>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Conn {
+    /// Connects to `host:port`, with TLS when `tls` is given.
+    pub(crate) async fn open(
+        host: &str,
+        port: u16,
+        tls: Option<&TlsConnector>,
+        timeout: Duration,
+    ) -> Result<Self> {
+        let connect = async {
+            let tcp = TcpStream::connect((host.trim_matches(['[', ']']), port))
+                .await
+                .map_err(|e| Error::Transport(format!("connecting to {host}:{port}: {e}")))?;
+            let _ = tcp.set_nodelay(true);
+            match tls {
+                None => {
+                    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+                        .await
+                        .map_err(|e| Error::Transport(format!("HTTP handshake: {e}")))?;
+                    let task = tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                    Ok(Self {
+                        sender,
+                        task,
+                        channel_binding: None,
+                    })
+                }
+                Some(tls) => {
+                    let name = ServerName::try_from(host.trim_matches(['[', ']']).to_owned())
+                        .map_err(|e| Error::Tls(format!("server name {host:?}: {e}")))?;
+                    let stream = tls
+                        .connect(name, tcp)
+                        .await
+                        .map_err(|e| Error::Tls(format!("handshake with {host}:{port}: {e}")))?;
+                    let channel_binding = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .and_then(|c| crate::ntlm::tls_server_end_point(c).ok());
+                    let (sender, conn) =
+                        hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                            .await
+                            .map_err(|e| Error::Transport(format!("HTTP handshake: {e}")))?;
+                    let task = tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                    Ok(Self {
+                        sender,
+                        task,
+                        channel_binding,
+                    })
+                }
+            }
+        };
+        tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| Error::Transport(format!("connecting to {host}:{port} timed out")))?
+    }
+
+    /// Whether the connection can take another request.
+    pub(crate) fn is_open(&self) -> bool {
+        !self.sender.is_closed() && !self.task.is_finished()
+    }
+
+    /// Sends one request and reads the whole answer, up to `limit` bytes.
+    pub(crate) async fn send(
+        &mut self,
+        request: http::Request<Vec<u8>>,
+        limit: usize,
+        timeout: Duration,
+    ) -> Result<http::Response<Bytes>> {
+        let (parts, body) = request.into_parts();
+        let request = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
+        let exchange = async {
+            self.sender
+                .ready()
+                .await
+                .map_err(|e| Error::Transport(format!("connection closed: {e}")))?;
+            let response = self
+                .sender
+                .send_request(request)
+                .await
+                .map_err(|e| Error::Transport(format!("request failed: {e}")))?;
+            let (parts, body) = response.into_parts();
+            if let Some(len) = parts
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                && len > limit as u64
+            {
+                return Err(Error::TooLarge {
+                    what: "the response body",
+                    limit,
+                });
+            }
+            let body = Limited::new(body, limit)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some()
+                    {
+                        Error::TooLarge {
+                            what: "the response body",
+                            limit,
+                        }
+                    } else {
+                        Error::Transport(format!("reading the response: {e}"))
+                    }
+                })?
+                .to_bytes();
+            Ok(http::Response::from_parts(parts, body))
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| Error::Transport(format!("no answer within {timeout:?}")))?
+    }
+}
+
+/// A TLS connector for `trust`.
+pub(crate) fn connector(trust: &super::Trust) -> Result<TlsConnector> {
+    Ok(TlsConnector::from(Arc::new(super::tls::client_config(
+        trust,
+    )?)))
+}
