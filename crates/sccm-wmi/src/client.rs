@@ -320,10 +320,14 @@ impl HttpSession {
         if !live.ready {
             match self.config.auth.clone() {
                 Auth::Negotiate(c) => {
-                    return self.ntlm_handshake(c, ntlm::AuthScheme::Negotiate, request).await;
+                    return self
+                        .ntlm_handshake(c, ntlm::AuthScheme::Negotiate, request)
+                        .await;
                 }
                 Auth::Ntlm(c) => {
-                    return self.ntlm_handshake(c, ntlm::AuthScheme::Ntlm, request).await;
+                    return self
+                        .ntlm_handshake(c, ntlm::AuthScheme::Ntlm, request)
+                        .await;
                 }
                 _ => live.ready = true,
             }
@@ -335,11 +339,13 @@ impl HttpSession {
         let mut request = request;
         match &self.config.auth {
             Auth::Basic { user, password } => {
-                let token = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{user}:{password}"));
+                let token =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
                 set_header(&mut request, AUTHORIZATION, &format!("Basic {token}"))?;
             }
-            Auth::Bearer(token) => set_header(&mut request, AUTHORIZATION, &format!("Bearer {token}"))?,
+            Auth::Bearer(token) => {
+                set_header(&mut request, AUTHORIZATION, &format!("Bearer {token}"))?
+            }
             _ => {}
         }
         let sealed = self.sealing == Sealing::WinRm;

@@ -23,7 +23,12 @@
 mod adminservice;
 mod data;
 mod filter;
+mod methods;
+mod ntlm;
 mod winrm;
+mod wql_eval;
+
+pub use ntlm::NtlmAccounts;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -328,7 +333,8 @@ fn tls_acceptor(name: &str) -> Result<(tokio_rustls::TlsAcceptor, Vec<u8>, Strin
     let issuer = Issuer::new(ca, ca_key);
     let key = KeyPair::generate().map_err(err)?;
     let mut leaf = CertificateParams::new(vec![name.to_owned()]).map_err(err)?;
-    leaf.subject_alt_names.push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+    leaf.subject_alt_names
+        .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, name);
     leaf.distinguished_name = dn;
@@ -363,10 +369,19 @@ where
             let (parts, body) = req.into_parts();
             let body = match Limited::new(body, MAX_REQUEST).collect().await {
                 Ok(b) => b.to_bytes(),
-                Err(_) => return Ok::<_, std::convert::Infallible>(plain(StatusCode::PAYLOAD_TOO_LARGE, "")),
+                Err(_) => {
+                    return Ok::<_, std::convert::Infallible>(plain(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "",
+                    ));
+                }
             };
             shared.stats.requests.fetch_add(1, Ordering::Relaxed);
-            Ok(handle(&shared, &conn, http::Request::from_parts(parts, body)))
+            Ok(handle(
+                &shared,
+                &conn,
+                http::Request::from_parts(parts, body),
+            ))
         }
     });
     let _ = hyper::server::conn::http1::Builder::new()
@@ -409,8 +424,8 @@ fn handle(
     match &shared.config.auth {
         SimAuth::Anonymous => {}
         SimAuth::Basic { user, password } => {
-            let expected = base64::engine::general_purpose::STANDARD
-                .encode(format!("{user}:{password}"));
+            let expected =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
             if !(scheme.eq_ignore_ascii_case("Basic") && ct_eq(token.trim(), &expected)) {
                 return unauthorized(shared, &["Basic realm=\"WSMAN\"".to_owned()]);
             }
@@ -426,10 +441,13 @@ fn handle(
                 if header.is_empty() {
                     return unauthorized(shared, &offers);
                 }
-                if !(scheme.eq_ignore_ascii_case("Negotiate") || scheme.eq_ignore_ascii_case("NTLM")) {
+                if !(scheme.eq_ignore_ascii_case("Negotiate")
+                    || scheme.eq_ignore_ascii_case("NTLM"))
+                {
                     return unauthorized(shared, &offers);
                 }
-                let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(token.trim()) else {
+                let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(token.trim())
+                else {
                     return plain(StatusCode::BAD_REQUEST, "");
                 };
                 if conn.authenticated || conn.acceptor.is_none() {
@@ -466,7 +484,10 @@ fn handle(
                         conn.authenticated = true;
                         shared.stats.authenticated.fetch_add(1, Ordering::Relaxed);
                         final_token = reply.map(|t| {
-                            format!("{scheme} {}", base64::engine::general_purpose::STANDARD.encode(t))
+                            format!(
+                                "{scheme} {}",
+                                base64::engine::general_purpose::STANDARD.encode(t)
+                            )
                         });
                     }
                 }
@@ -477,7 +498,8 @@ fn handle(
     let mut response = if path.len() >= 14 && path[..14].eq_ignore_ascii_case("/AdminService/") {
         adminservice::handle(shared, &req)
     } else if path.eq_ignore_ascii_case("/wsman") {
-        let needs_sealing = matches!(shared.config.auth, SimAuth::Negotiate(_)) && !shared.config.tls;
+        let needs_sealing =
+            matches!(shared.config.auth, SimAuth::Negotiate(_)) && !shared.config.tls;
         winrm_exchange(shared, &mut conn, &req, needs_sealing)
     } else {
         plain(StatusCode::NOT_FOUND, "")

@@ -27,7 +27,7 @@ fn view(response: &http::Response<Bytes>) -> http::Response<&[u8]> {
 /// let mut config = ClientConfig::default();
 /// config
 ///     .auth(Auth::Negotiate(Credentials::parse("CONTOSO\\svc-pippin", "secret")?))
-///     .trust(Trust::Pinned(Trust::parse_pin("3F:2A:…")?));
+///     .trust(Trust::parse_pin(&std::env::var("PIPPIN_WMI_PIN").unwrap_or_default())?);
 /// let mut cm = AdminServiceClient::new("https://cm01.contoso.com/AdminService", config)?;
 /// let mut rows = cm.query(&Query::wmi("SMS_R_System").filter(Filter::eq("Client", 1)))?;
 /// while let Some(page) = rows.next_page(&mut cm).await? {
@@ -52,7 +52,10 @@ pub struct Rows {
 
 impl Rows {
     /// The next page's rows; `None` after the last page.
-    pub async fn next_page(&mut self, client: &mut AdminServiceClient) -> Result<Option<Vec<Instance>>> {
+    pub async fn next_page(
+        &mut self,
+        client: &mut AdminServiceClient,
+    ) -> Result<Option<Vec<Instance>>> {
         let Some(request) = self.pager.next_request() else {
             return Ok(None);
         };
@@ -143,7 +146,12 @@ impl AdminServiceClient {
 
     /// Calls the static method `class.method` (`SMS_Site.ImportMachineEntry`)
     /// and returns its out parameters.
-    pub async fn invoke_static(&mut self, class: &str, method: &str, params: &Instance) -> Result<Instance> {
+    pub async fn invoke_static(
+        &mut self,
+        class: &str,
+        method: &str,
+        params: &Instance,
+    ) -> Result<Instance> {
         let request = self.service.invoke_static(class, method, params)?;
         let response = self.http.send(request).await?;
         self.service.parse_method_result(&view(&response))
@@ -151,7 +159,13 @@ impl AdminServiceClient {
 
     /// Calls `method` on the instance of `class` with `key`
     /// (`SMS_Collection('PS100042').AddMembershipRule`).
-    pub async fn invoke(&mut self, class: &str, key: &Key, method: &str, params: &Instance) -> Result<Instance> {
+    pub async fn invoke(
+        &mut self,
+        class: &str,
+        key: &Key,
+        method: &str,
+        params: &Instance,
+    ) -> Result<Instance> {
         let request = self.service.invoke(class, key, method, params)?;
         let response = self.http.send(request).await?;
         self.service.parse_method_result(&view(&response))
@@ -202,7 +216,8 @@ impl WsRows {
         self.enumeration.stop();
         while let Some(request) = self.enumeration.next_request(&client.ws, &message_id()?)? {
             let response = client.http.send(request).await?;
-            self.enumeration.handle_response(&client.ws, &view(&response))?;
+            self.enumeration
+                .handle_response(&client.ws, &view(&response))?;
         }
         Ok(())
     }
@@ -278,7 +293,12 @@ impl WsManClient {
 
     /// `Put` the properties of `instance` on the instance whose keys are
     /// `selectors`; the provider's answer, when it sends the instance back.
-    pub async fn put(&mut self, class: &str, selectors: &[(&str, &str)], instance: &Instance) -> Result<Option<Instance>> {
+    pub async fn put(
+        &mut self,
+        class: &str,
+        selectors: &[(&str, &str)],
+        instance: &Instance,
+    ) -> Result<Option<Instance>> {
         let request = self.ws.put(class, selectors, instance, &message_id()?)?;
         let response = self.http.send(request).await?;
         self.ws.parse_put(&view(&response))
@@ -307,7 +327,9 @@ impl WsManClient {
         selectors: &[(&str, &str)],
         input: &Instance,
     ) -> Result<Instance> {
-        let request = self.ws.invoke(class, method, selectors, input, &message_id()?)?;
+        let request = self
+            .ws
+            .invoke(class, method, selectors, input, &message_id()?)?;
         let response = self.http.send(request).await?;
         self.ws.parse_invoke(class, method, &view(&response))
     }

@@ -105,7 +105,27 @@ impl Conn {
         limit: usize,
         timeout: Duration,
     ) -> Result<http::Response<Bytes>> {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
+        // Origin-form request target and a Host header, as servers expect
+        // from a client that is not talking to a proxy.
+        if let Some(authority) = parts.uri.authority().cloned() {
+            if !parts.headers.contains_key(http::header::HOST) {
+                let host = http::HeaderValue::from_str(authority.as_str()).map_err(|_| {
+                    Error::InvalidRequest {
+                        what: format!("host {authority}"),
+                    }
+                })?;
+                parts.headers.insert(http::header::HOST, host);
+            }
+            let target = parts
+                .uri
+                .path_and_query()
+                .map_or("/", http::uri::PathAndQuery::as_str)
+                .to_owned();
+            parts.uri = target.parse().map_err(|_| Error::InvalidRequest {
+                what: format!("request target {target}"),
+            })?;
+        }
         let request = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
         let exchange = async {
             self.sender

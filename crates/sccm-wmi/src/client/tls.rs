@@ -108,9 +108,7 @@ pub(crate) fn client_config(trust: &Trust) -> Result<rustls::ClientConfig> {
             if added == 0 {
                 return Err(Error::Tls("no usable trust anchors".to_owned()));
             }
-            builder
-                .with_root_certificates(roots)
-                .with_no_client_auth()
+            builder.with_root_certificates(roots).with_no_client_auth()
         }
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -130,7 +128,10 @@ struct PinMismatch([u8; 32]);
 
 impl fmt::Display for PinMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the server certificate is not the pinned one (its SHA-256 is ")?;
+        write!(
+            f,
+            "the server certificate is not the pinned one (its SHA-256 is "
+        )?;
         for b in self.0 {
             write!(f, "{b:02x}")?;
         }
@@ -228,7 +229,14 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode(pin)
         );
         assert_eq!(Trust::parse_pin(&b64).unwrap(), Trust::Pinned(pin));
-        for bad in ["", "00", &hex[1..], "sha256/AAAA", &format!("{hex}00"), "zz"] {
+        for bad in [
+            "",
+            "00",
+            &hex[1..],
+            "sha256/AAAA",
+            &format!("{hex}00"),
+            "zz",
+        ] {
             assert!(Trust::parse_pin(bad).is_err(), "{bad}");
         }
         // A SHA-1 thumbprint (40 digits, what Windows shows) is refused.

@@ -6,8 +6,8 @@ use http::{Method, Response, StatusCode};
 use http_body_util::Full;
 use serde_json::{Map, Value as Json, json};
 
-use super::data::{self, key_of};
-use super::{Shared, filter};
+use super::data::key_of;
+use super::{Shared, filter, methods};
 use crate::{Instance, Value};
 
 pub(super) fn handle(shared: &Shared, req: &http::Request<Bytes>) -> Response<Full<Bytes>> {
@@ -16,7 +16,8 @@ pub(super) fn handle(shared: &Shared, req: &http::Request<Bytes>) -> Response<Fu
     let query = req.uri().query().unwrap_or("");
     let params = parse_query(query);
     let base = format!(
-        "https://{}/AdminService",
+        "{}://{}/AdminService",
+        if shared.config.tls { "https" } else { "http" },
         req.headers()
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
@@ -27,7 +28,11 @@ pub(super) fn handle(shared: &Shared, req: &http::Request<Bytes>) -> Response<Fu
     match route.to_ascii_lowercase().as_str() {
         "wmi" => wmi(shared, req.method(), &rest, &params, req.body(), &base),
         "v1.0" => v1(shared, req.method(), &rest, &base),
-        _ => error(StatusCode::NOT_FOUND, "NotFound", "No route matches the request."),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "No route matches the request.",
+        ),
     }
 }
 
@@ -45,7 +50,9 @@ fn wmi(
         None => (rest, None),
     };
     let (class_part, key) = match target.find('(') {
-        Some(open) if target.ends_with(')') => (&target[..open], Some(&target[open + 1..target.len() - 1])),
+        Some(open) if target.ends_with(')') => {
+            (&target[..open], Some(&target[open + 1..target.len() - 1]))
+        }
         Some(_) => return error(StatusCode::BAD_REQUEST, "BadRequest", "Malformed key."),
         None => (target, None),
     };
@@ -83,15 +90,20 @@ fn wmi(
                 }
                 None => None,
             };
-            let select: Option<Vec<&str>> = param(params, "$select").map(|s| s.split(',').map(str::trim).collect());
+            let select: Option<Vec<&str>> =
+                param(params, "$select").map(|s| s.split(',').map(str::trim).collect());
             let top: Option<usize> = param(params, "$top").and_then(|t| t.parse().ok());
-            let start: usize = param(params, "$skiptoken").and_then(|t| t.parse().ok()).unwrap_or(0);
+            let start: usize = param(params, "$skiptoken")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
             let page = shared.config.page_size;
             let total = repo.count(class);
             let mut rows = Vec::new();
             let mut i = start;
             let mut next = None;
-            let mut emitted_before = param(params, "$skipcount").and_then(|t| t.parse::<usize>().ok()).unwrap_or(0);
+            let mut emitted_before = param(params, "$skipcount")
+                .and_then(|t| t.parse::<usize>().ok())
+                .unwrap_or(0);
             while i < total {
                 if top.is_some_and(|t| emitted_before >= t) {
                     break;
@@ -112,7 +124,8 @@ fn wmi(
             out.insert("@odata.context".into(), context("").into());
             out.insert("value".into(), Json::Array(rows));
             if let Some(n) = next {
-                let mut link = format!("{base}/wmi/{class}?$skiptoken={n}&$skipcount={emitted_before}");
+                let mut link =
+                    format!("{base}/wmi/{class}?$skiptoken={n}&$skipcount={emitted_before}");
                 for (k, v) in params {
                     if k != "$skiptoken" && k != "$skipcount" {
                         link.push_str(&format!("&{k}={}", percent_encode(v)));
@@ -131,45 +144,57 @@ fn wmi(
             None => not_found(class),
         },
         (&Method::POST, None, None, None) => {
-            let Some(mut inst) = body_instance(class, body) else {
-                return error(StatusCode::BAD_REQUEST, "BadRequest", "The request body is not a valid entity.");
-            };
-            if class.eq_ignore_ascii_case("SMS_Collection") {
-                let id = format!("{}{:05}", repo.site_code, repo.next_collection);
-                repo.next_collection += 1;
-                inst.properties.insert("CollectionID".into(), id.into());
-                inst.properties.entry("MemberCount".into()).or_insert(Value::Int(0));
-                inst.properties.entry("CollectionRules".into()).or_insert(Value::Array(Vec::new()));
-            } else {
+            let Some(inst) = body_instance(class, body) else {
                 return error(
                     StatusCode::BAD_REQUEST,
                     "BadRequest",
-                    &format!("{class} instances cannot be created here (WBEM_E_NOT_SUPPORTED 0x8004100C)"),
+                    "The request body is not a valid entity.",
                 );
+            };
+            match methods::create(&mut repo, inst) {
+                Ok(stored) => ok(
+                    StatusCode::CREATED,
+                    &with_context(render(shared, &stored, None, true), context("/$entity")),
+                ),
+                Err(f) if f.code == methods::NOT_SUPPORTED => error(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    &format!(
+                        "{class} instances cannot be created here (WBEM_E_NOT_SUPPORTED 0x8004100C)"
+                    ),
+                ),
+                Err(f) => wmi_error(f.code, &f.message),
             }
-            if inst.get_str("Name").is_none_or(str::is_empty) {
-                return wmi_error(0x8004_1008, "Generic failure: Name is required");
-            }
-            let shown = render(shared, &inst, None, true);
-            repo.insert(inst);
-            ok(StatusCode::CREATED, &with_context(shown, context("/$entity")))
         }
         (&Method::PATCH | &Method::PUT, Some(key), None, None) => {
             let Some(existing) = repo.find(class, &key) else {
                 return not_found(class);
             };
             let Some(mut changes) = body_instance(class, body) else {
-                return error(StatusCode::BAD_REQUEST, "BadRequest", "The request body is not a valid entity.");
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "The request body is not a valid entity.",
+                );
             };
             let key_name = key_of(class).unwrap_or("");
             changes.properties.shift_remove(key_name);
-            changes.properties.insert(key_name.to_owned(), existing.get(key_name).cloned().unwrap_or(Value::Null));
+            changes.properties.insert(
+                key_name.to_owned(),
+                existing.get(key_name).cloned().unwrap_or(Value::Null),
+            );
             changes.class = existing.class.clone();
             if !repo.replace(changes) {
-                return wmi_error(0x8004_100C, "Not supported: this instance cannot be changed");
+                return wmi_error(
+                    0x8004_100C,
+                    "Not supported: this instance cannot be changed",
+                );
             }
             let updated = repo.find(class, &key).unwrap_or(existing);
-            ok(StatusCode::OK, &with_context(render(shared, &updated, None, true), context("/$entity")))
+            ok(
+                StatusCode::OK,
+                &with_context(render(shared, &updated, None, true), context("/$entity")),
+            )
         }
         (&Method::DELETE, Some(key), None, None) => {
             if repo.remove(class, &key) {
@@ -180,177 +205,78 @@ fn wmi(
                 not_found(class)
             }
         }
-        (&Method::POST, None, Some(m), None) => static_method(&mut repo, class, m, body, base),
-        (&Method::POST, Some(key), None, Some(m)) => instance_method_call(&mut repo, class, &key, m, body, base),
-        _ => error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "The method is not allowed here."),
+        (&Method::POST, None, Some(m), None) => match body_instance("", body) {
+            Some(args) => method_result(
+                methods::call_static(&mut repo, class, m, &args),
+                class,
+                m,
+                base,
+            ),
+            None => error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "The parameters are not valid JSON.",
+            ),
+        },
+        (&Method::POST, Some(key), None, Some(m)) => match body_instance("", body) {
+            Some(args) => method_result(
+                methods::call(&mut repo, class, &key, m, &args),
+                class,
+                m,
+                base,
+            ),
+            None => error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "The parameters are not valid JSON.",
+            ),
+        },
+        _ => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "The method is not allowed here.",
+        ),
     }
 }
 
-fn static_method(
-    repo: &mut data::Repository,
+/// A method's out parameters as AdminService writes them.
+fn method_result(
+    out: Result<Instance, methods::Failure>,
     class: &str,
     method: &str,
-    body: &[u8],
     base: &str,
 ) -> Response<Full<Bytes>> {
-    let Some(args) = body_instance("", body) else {
-        return error(StatusCode::BAD_REQUEST, "BadRequest", "The parameters are not valid JSON.");
-    };
-    if !(class.eq_ignore_ascii_case("SMS_Site") && method.eq_ignore_ascii_case("ImportMachineEntry")) {
-        return error(StatusCode::NOT_FOUND, "NotFound", &format!("No method {class}.{method}."));
+    match out {
+        Ok(out) => {
+            let mut m = Map::new();
+            m.insert(
+                "@odata.context".into(),
+                format!("{base}/wmi/$metadata#AdminService.{class}_{method}_Result").into(),
+            );
+            for (k, v) in &out.properties {
+                m.insert(k.clone(), value_json(v));
+            }
+            ok(StatusCode::OK, &Json::Object(m))
+        }
+        Err(f) if f.code == methods::INVALID_METHOD => error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("No method {class}.{method}."),
+        ),
+        Err(f) if f.code == methods::NOT_FOUND && f.message.starts_with("Not found: no SMS_") => {
+            not_found(class)
+        }
+        Err(f) => wmi_error(f.code, &f.message),
     }
-    let Some(name) = args.get_str("NetbiosName").filter(|n| !n.is_empty()) else {
-        return wmi_error(0x8004_1008, "Invalid parameter: NetbiosName");
-    };
-    let overwrite = args.get_bool("OverwriteExistingRecord").unwrap_or(false);
-    let existing = (0..repo.count("SMS_R_System"))
-        .filter_map(|i| repo.nth("SMS_R_System", i))
-        .find(|s| s.get_str("Name").is_some_and(|n| n.eq_ignore_ascii_case(name)));
-    let (exists, id) = match existing {
-        Some(s) if !overwrite => (true, s.get_i64("ResourceId").unwrap_or(0)),
-        _ => {
-            let id = repo.next_resource_id;
-            repo.next_resource_id += 1;
-            let mut sys = Instance::new("SMS_R_System")
-                .with("Active", Value::Null)
-                .with("Client", Value::Null)
-                .with("Decommissioned", 0)
-                .with("Name", name)
-                .with("NetbiosName", name)
-                .with("Obsolete", 0)
-                .with("ResourceId", id);
-            if let Some(mac) = args.get_str("MACAddress") {
-                sys.properties.insert("MACAddresses".into(), vec![mac.to_owned()].into());
-            }
-            if let Some(guid) = args.get_str("SMBIOSGUID") {
-                sys.properties.insert("SMBIOSGUID".into(), guid.into());
-            }
-            repo.insert(sys);
-            (false, id)
-        }
-    };
-    ok(
-        StatusCode::OK,
-        &json!({
-            "@odata.context": format!("{base}/wmi/$metadata#AdminService.SMS_Site_ImportMachineEntry_Result"),
-            "ReturnValue": 0,
-            "MachineExists": exists,
-            "ResourceID": id,
-        }),
-    )
-}
-
-fn instance_method_call(
-    repo: &mut data::Repository,
-    class: &str,
-    key: &Value,
-    method: &str,
-    body: &[u8],
-    base: &str,
-) -> Response<Full<Bytes>> {
-    if !class.eq_ignore_ascii_case("SMS_Collection") {
-        return error(StatusCode::NOT_FOUND, "NotFound", &format!("No method {class}.{method}."));
-    }
-    let Some(mut coll) = repo.find(class, key) else {
-        return not_found(class);
-    };
-    let Some(args) = body_instance("", body) else {
-        return error(StatusCode::BAD_REQUEST, "BadRequest", "The parameters are not valid JSON.");
-    };
-    let mut rules: Vec<Value> = coll
-        .get("CollectionRules")
-        .and_then(Value::as_array)
-        .map(<[Value]>::to_vec)
-        .unwrap_or_default();
-    let result = |extra: Vec<(&str, Json)>| {
-        let mut m = Map::new();
-        m.insert(
-            "@odata.context".into(),
-            format!("{base}/wmi/$metadata#AdminService.SMS_Collection_{method}_Result").into(),
-        );
-        m.insert("ReturnValue".into(), 0.into());
-        for (k, v) in extra {
-            m.insert(k.into(), v);
-        }
-        ok(StatusCode::OK, &Json::Object(m))
-    };
-    let m = method.to_ascii_lowercase();
-    let out = match m.as_str() {
-        "addmembershiprule" | "addmembershiprules" => {
-            let new: Vec<Instance> = if m == "addmembershiprule" {
-                args.get("collectionRule").and_then(Value::as_object).cloned().into_iter().collect()
-            } else {
-                args.get("collectionRules")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_object).cloned().collect())
-                    .unwrap_or_default()
-            };
-            if new.is_empty() {
-                return wmi_error(0x8004_1008, "Invalid parameter: collectionRule");
-            }
-            let mut query_ids = Vec::new();
-            for mut rule in new {
-                match rule.class.as_str() {
-                    "SMS_CollectionRuleDirect" => {
-                        if rule.get_i64("ResourceID").is_none() {
-                            return wmi_error(0x8004_1008, "Invalid parameter: ResourceID");
-                        }
-                    }
-                    "SMS_CollectionRuleQuery" => {
-                        let Some(q) = rule.get_str("QueryExpression") else {
-                            return wmi_error(0x8004_1008, "Invalid parameter: QueryExpression");
-                        };
-                        if crate::wql::parse(q).is_err() {
-                            return wmi_error(0x8004_1017, "Invalid query");
-                        }
-                        let id = rules.len() as i64 + 1;
-                        rule.properties.insert("QueryID".into(), id.into());
-                        query_ids.push(id);
-                    }
-                    _ => return wmi_error(0x8004_1008, "Invalid parameter: the rule's @odata.type"),
-                }
-                rules.push(rule.into());
-            }
-            match query_ids.first() {
-                Some(q) if m == "addmembershiprule" => vec![("QueryID", Json::from(*q))],
-                _ => Vec::new(),
-            }
-        }
-        "deletemembershiprule" => {
-            let Some(rule) = args.get("collectionRule").and_then(Value::as_object) else {
-                return wmi_error(0x8004_1008, "Invalid parameter: collectionRule");
-            };
-            let before = rules.len();
-            rules.retain(|r| {
-                let Some(r) = r.as_object() else { return true };
-                !(r.class == rule.class
-                    && match rule.class.as_str() {
-                        "SMS_CollectionRuleDirect" => r.get_i64("ResourceID") == rule.get_i64("ResourceID"),
-                        _ => r.get_i64("QueryID") == rule.get_i64("QueryID"),
-                    })
-            });
-            if rules.len() == before {
-                return wmi_error(0x8004_1002, "Not found: no such rule");
-            }
-            Vec::new()
-        }
-        "requestrefresh" => Vec::new(),
-        _ => return error(StatusCode::NOT_FOUND, "NotFound", &format!("No method {class}.{method}.")),
-    };
-    let direct = rules
-        .iter()
-        .filter_map(Value::as_object)
-        .filter(|r| r.class == "SMS_CollectionRuleDirect")
-        .count();
-    coll.properties.insert("CollectionRules".into(), Value::Array(rules));
-    coll.properties.insert("MemberCount".into(), (direct as i64).into());
-    repo.replace(coll);
-    result(out)
 }
 
 fn v1(shared: &Shared, method: &Method, rest: &str, base: &str) -> Response<Full<Bytes>> {
     if method != Method::GET || !rest.eq_ignore_ascii_case("Device") {
-        return error(StatusCode::NOT_FOUND, "NotFound", "No route matches the request.");
+        return error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "No route matches the request.",
+        );
     }
     let repo = shared.repo.lock().unwrap_or_else(|e| e.into_inner());
     let n = repo.count("SMS_R_System").min(shared.config.page_size);
@@ -365,7 +291,10 @@ fn v1(shared: &Shared, method: &Method, rest: &str, base: &str) -> Response<Full
             })
         })
         .collect();
-    ok(StatusCode::OK, &json!({"@odata.context": format!("{base}/v1.0/$metadata#Device"), "value": value}))
+    ok(
+        StatusCode::OK,
+        &json!({"@odata.context": format!("{base}/v1.0/$metadata#Device"), "value": value}),
+    )
 }
 
 /// An instance as AdminService shows it: `@odata.etag`, WMI's system
@@ -376,7 +305,11 @@ fn render(shared: &Shared, inst: &Instance, select: Option<&[&str]>, full: bool)
     let key = inst.get(key_name).cloned().unwrap_or(Value::Null);
     let relpath = match &key {
         Value::Int(i) => format!("{}.{key_name}={i}", inst.class),
-        other => format!("{}.{key_name}=\"{}\"", inst.class, other.as_str().unwrap_or("")),
+        other => format!(
+            "{}.{key_name}=\"{}\"",
+            inst.class,
+            other.as_str().unwrap_or("")
+        ),
     };
     let lazy: &[&str] = if inst.class == "SMS_Collection" {
         &["CollectionRules", "RefreshSchedule"]
@@ -386,7 +319,13 @@ fn render(shared: &Shared, inst: &Instance, select: Option<&[&str]>, full: bool)
     let etag = {
         use sha2::Digest as _;
         let h = sha2::Sha256::digest(inst.to_json().to_string().as_bytes());
-        format!("W/\"{}\"", h[..8].iter().map(|b| format!("{b:02x}")).collect::<String>())
+        format!(
+            "W/\"{}\"",
+            h[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        )
     };
     m.insert("@odata.etag".into(), etag.into());
     if select.is_none() {
@@ -406,7 +345,10 @@ fn render(shared: &Shared, inst: &Instance, select: Option<&[&str]>, full: bool)
             )
             .into(),
         );
-        m.insert("__LAZYPROPERTIES".into(), lazy.iter().map(|s| Json::from(*s)).collect());
+        m.insert(
+            "__LAZYPROPERTIES".into(),
+            lazy.iter().map(|s| Json::from(*s)).collect(),
+        );
     }
     for (k, v) in &inst.properties {
         if let Some(sel) = select
@@ -415,7 +357,11 @@ fn render(shared: &Shared, inst: &Instance, select: Option<&[&str]>, full: bool)
             continue;
         }
         let is_lazy = lazy.iter().any(|l| l.eq_ignore_ascii_case(k));
-        let json = if is_lazy && !full { Json::Null } else { value_json(v) };
+        let json = if is_lazy && !full {
+            Json::Null
+        } else {
+            value_json(v)
+        };
         m.insert(k.clone(), json);
     }
     Json::Object(m)
@@ -426,7 +372,10 @@ fn value_json(v: &Value) -> Json {
     match v {
         Value::Object(o) => {
             let mut m = Map::new();
-            m.insert("@odata.type".into(), format!("#AdminService.{}", o.class).into());
+            m.insert(
+                "@odata.type".into(),
+                format!("#AdminService.{}", o.class).into(),
+            );
             for (k, v) in &o.properties {
                 m.insert(k.clone(), value_json(v));
             }
@@ -469,14 +418,25 @@ fn json_value(j: &Json, depth: usize) -> Option<Value> {
     Some(match j {
         Json::Null => Value::Null,
         Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) => n.as_i64().map(Value::Int).or_else(|| n.as_f64().map(Value::Real))?,
+        Json::Number(n) => n
+            .as_i64()
+            .map(Value::Int)
+            .or_else(|| n.as_f64().map(Value::Real))?,
         Json::String(s) => Value::String(s.clone()),
-        Json::Array(a) => Value::Array(a.iter().map(|v| json_value(v, depth + 1)).collect::<Option<_>>()?),
+        Json::Array(a) => Value::Array(
+            a.iter()
+                .map(|v| json_value(v, depth + 1))
+                .collect::<Option<_>>()?,
+        ),
         Json::Object(m) => {
             let mut o = Instance::default();
             for (k, v) in m {
                 if k == "@odata.type" {
-                    o.class = v.as_str()?.trim_start_matches('#').trim_start_matches("AdminService.").to_owned();
+                    o.class = v
+                        .as_str()?
+                        .trim_start_matches('#')
+                        .trim_start_matches("AdminService.")
+                        .to_owned();
                 } else if !k.starts_with('@') {
                     o.properties.insert(k.clone(), json_value(v, depth + 1)?);
                 }
@@ -491,7 +451,9 @@ fn ok(status: StatusCode, body: &Json) -> Response<Full<Bytes>> {
     *r.status_mut() = status;
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json; odata.metadata=minimal; odata.streaming=true"),
+        http::HeaderValue::from_static(
+            "application/json; odata.metadata=minimal; odata.streaming=true",
+        ),
     );
     r.headers_mut()
         .insert("OData-Version", http::HeaderValue::from_static("4.0"));
@@ -500,7 +462,10 @@ fn ok(status: StatusCode, body: &Json) -> Response<Full<Bytes>> {
 
 /// An OData error document.
 fn error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
-    ok(status, &json!({"error": {"code": code, "message": message, "details": []}}))
+    ok(
+        status,
+        &json!({"error": {"code": code, "message": message, "details": []}}),
+    )
 }
 
 /// A WMI failure as AdminService reports it: 500 with the WMI code in the
@@ -545,7 +510,9 @@ fn parse_key(text: &str) -> Result<Value, ()> {
 
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && s.len() <= 256
 }

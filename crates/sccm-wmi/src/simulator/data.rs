@@ -13,7 +13,6 @@ pub(crate) const FIRST_RESOURCE_ID: i64 = 16_777_216;
 #[derive(Debug)]
 pub(crate) struct Repository {
     pub(crate) site_code: String,
-    pub(crate) server: String,
     /// Synthetic SMS_R_System records: ResourceIDs FIRST_RESOURCE_ID ..
     /// FIRST_RESOURCE_ID + synthetic.
     pub(crate) synthetic: usize,
@@ -43,7 +42,6 @@ impl Repository {
     pub(crate) fn new(site_code: &str, server: &str, synthetic: usize) -> Self {
         let mut r = Self {
             site_code: site_code.to_owned(),
-            server: server.to_owned(),
             synthetic,
             classes: BTreeMap::new(),
             next_resource_id: FIRST_RESOURCE_ID + synthetic as i64 + 1,
@@ -149,6 +147,27 @@ impl Repository {
             .cloned()
     }
 
+    /// The first instance of `class` whose `Name` is `name` (any case).
+    pub(crate) fn find_by_name(&self, class: &str, name: &str) -> Option<Instance> {
+        if class.eq_ignore_ascii_case("SMS_R_System")
+            && let Some(i) = name
+                .strip_prefix("MAC-")
+                .filter(|d| d.len() == 6)
+                .and_then(|d| d.parse::<usize>().ok())
+            && i < self.synthetic
+        {
+            return Some(synthetic_system(i));
+        }
+        self.classes
+            .get(&class.to_ascii_uppercase())?
+            .iter()
+            .find(|i| {
+                i.get_str("Name")
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
+            .cloned()
+    }
+
     /// Replaces the stored instance with the same key; false if none.
     pub(crate) fn replace(&mut self, instance: Instance) -> bool {
         let Some(key_name) = key_of(&instance.class) else {
@@ -214,7 +233,15 @@ pub(crate) fn synthetic_system(i: usize) -> Instance {
         .with("Active", 1)
         .with("Client", 1)
         .with("Decommissioned", 0)
-        .with("IPAddresses", vec![format!("10.{}.{}.{}", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff)])
+        .with(
+            "IPAddresses",
+            vec![format!(
+                "10.{}.{}.{}",
+                (i >> 16) & 0xff,
+                (i >> 8) & 0xff,
+                i & 0xff
+            )],
+        )
         .with("MACAddresses", vec![mac])
         .with("Name", format!("MAC-{i:06}"))
         .with("NetbiosName", format!("MAC-{i:06}"))
@@ -223,5 +250,8 @@ pub(crate) fn synthetic_system(i: usize) -> Instance {
         .with("ResourceDomainORWorkgroup", "CONTOSO")
         .with("ResourceId", id)
         .with("SMBIOSGUID", format!("{:08X}-0000-4000-8000-{:012X}", i, i))
-        .with("SMSUniqueIdentifier", format!("GUID:{:08X}-0000-4000-8000-{:012X}", id, i))
+        .with(
+            "SMSUniqueIdentifier",
+            format!("GUID:{:08X}-0000-4000-8000-{:012X}", id, i),
+        )
 }

@@ -15,9 +15,9 @@ const MAX_DEPTH: usize = 32;
 pub(crate) enum Expr {
     Cmp(String, Op, Value),
     Func(Func, String, String),
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
-    Not(Box<Expr>),
+    And(Box<Self>, Box<Self>),
+    Or(Box<Self>, Box<Self>),
+    Not(Box<Self>),
 }
 
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -67,7 +67,9 @@ impl Expr {
             Self::Cmp(prop, op, lit) => {
                 let v = i.get(prop).cloned().unwrap_or(Value::Null);
                 let ord = match (v.as_f64(), lit.as_f64()) {
-                    (Some(a), Some(b)) if !matches!(v, Value::String(_)) || lit.as_str().is_none() => {
+                    (Some(a), Some(b))
+                        if !matches!(v, Value::String(_)) || lit.as_str().is_none() =>
+                    {
                         a.partial_cmp(&b)
                     }
                     _ => match (v.as_str(), lit.as_str()) {
@@ -218,8 +220,19 @@ impl Parser {
                     _ => None,
                 };
                 if let Some(f) = func {
-                    let (Some(Tok::LParen), Some(Tok::Ident(p)), Some(Tok::Comma), Some(Tok::Str(s)), Some(Tok::RParen)) =
-                        (self.next(), self.next(), self.next(), self.next(), self.next())
+                    let (
+                        Some(Tok::LParen),
+                        Some(Tok::Ident(p)),
+                        Some(Tok::Comma),
+                        Some(Tok::Str(s)),
+                        Some(Tok::RParen),
+                    ) = (
+                        self.next(),
+                        self.next(),
+                        self.next(),
+                        self.next(),
+                        self.next(),
+                    )
                     else {
                         return Err(format!("{name} takes (Property,'text')"));
                     };
@@ -270,13 +283,22 @@ mod tests {
             ("Name eq 'mac-000042'", true),
             ("Name eq 'MAC-1'", false),
             ("ResourceId gt 16777216 and Client eq 1", true),
-            ("startswith(Name,'MAC-') and not (ResourceId le 16777258)", false),
+            (
+                "startswith(Name,'MAC-') and not (ResourceId le 16777258)",
+                false,
+            ),
             ("contains(Name,'0004') or Name eq 'x'", true),
             ("Name eq 'O''Brien'", false),
         ] {
             assert_eq!(parse(f).unwrap().matches(&i), want, "{f}");
         }
-        for bad in ["Name eq", "Name like 'x'", "(Name eq 'x'", "Name eq 'x", "Name eq 'x' ;"] {
+        for bad in [
+            "Name eq",
+            "Name like 'x'",
+            "(Name eq 'x'",
+            "Name eq 'x",
+            "Name eq 'x' ;",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         assert_eq!(
