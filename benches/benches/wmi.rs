@@ -103,8 +103,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let r = http::Response::new(black_box(answer.as_slice()));
             let batch = ws.parse_pull(&r).expect("a batch");
-            let n = batch.items().map(|i| i.expect("an instance")).count();
-            assert_eq!(n, 100);
+            let items: Vec<Instance> = batch.items().map(|i| i.expect("an instance")).collect();
+            assert_eq!(items.len(), 100);
+            items
         });
     });
     g.finish();
