@@ -111,7 +111,13 @@ impl Connection {
         let mut config = ClientConfig::default();
         config.auth(self.auth()?).trust(self.trust()?);
         if let Some(url) = &self.adminservice {
-            return Ok(Provider::Admin(AdminServiceClient::new(url, config)?));
+            let client = AdminServiceClient::new(url, config);
+            if client.is_err() && url.to_ascii_lowercase().starts_with("http://") {
+                return client
+                    .map(Provider::Admin)
+                    .context("the AdminService takes plain http:// only on a loopback address");
+            }
+            return Ok(Provider::Admin(client?));
         }
         let (Some(url), Some(site)) = (&self.wsman, &self.site) else {
             bail!("give --adminservice URL, or --wsman URL with --site CODE");
