@@ -293,10 +293,21 @@ impl HttpSession {
                     ready: false,
                 });
             }
+            let reused = self.conn.as_ref().is_some_and(|l| l.ready);
             match self.exchange(clone_request(&request)).await {
-                Err(Error::Transport(e)) if attempt == 0 && self.was_reused() => {
-                    tracing_note(&e);
+                // A keep-alive connection the server closed while idle: the
+                // request never left, so it goes again on a new connection.
+                // A request that may have reached the server (a timeout, an
+                // answer cut short) is not repeated: a Create or a method
+                // call must not run twice.
+                Err(Error::Transport(_)) if attempt == 0 && reused && self.failed_unsent() => {
                     self.conn = None;
+                }
+                Err(e @ (Error::Transport(_) | Error::TooLarge { .. })) => {
+                    // The connection's state is unknown (an answer may
+                    // still be on its way): never reuse it.
+                    self.conn = None;
+                    return Err(e);
                 }
                 other => return other,
             }
@@ -304,10 +315,8 @@ impl HttpSession {
         Err(Error::Transport("the connection kept closing".to_owned()))
     }
 
-    fn was_reused(&self) -> bool {
-        // After a failure the connection is dropped; a retry is worth it
-        // only if it had been authenticated before (a stale keep-alive).
-        self.conn.as_ref().is_none_or(|l| l.ready)
+    fn failed_unsent(&self) -> bool {
+        self.conn.as_ref().is_some_and(|l| l.conn.failed_unsent)
     }
 
     async fn exchange(&mut self, request: http::Request<Vec<u8>>) -> Result<http::Response<Bytes>> {
@@ -466,8 +475,6 @@ impl HttpSession {
         Ok(response)
     }
 }
-
-fn tracing_note(_e: &str) {}
 
 fn clone_request(r: &http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
     let mut c = http::Request::new(r.body().clone());

@@ -250,14 +250,23 @@ impl Simulator {
             winrm: winrm::State::default(),
         });
         let tls = acceptor.is_some();
+        // The connections live in a set owned by the accept loop, so that
+        // aborting the loop (dropping the simulator) ends them too.
         let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
             loop {
-                let Ok((tcp, _)) = listener.accept().await else {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+                };
+                let Ok((tcp, _)) = accepted else {
+                    // Out of descriptors or the like: wait rather than spin.
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 };
                 let shared = shared.clone();
                 let acceptor = acceptor.clone();
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     shared.stats.connections.fetch_add(1, Ordering::Relaxed);
                     match acceptor {
                         Some(a) => {

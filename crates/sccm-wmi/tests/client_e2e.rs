@@ -1385,8 +1385,6 @@ impl Acceptor for SlowAcceptor {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "HttpSession::send re-sends a request whose answer timed out on an authenticated \
-            connection, so a Create runs twice"]
 async fn a_create_whose_answer_times_out_is_not_sent_twice() {
     let accounts =
         NtlmAccounts::new("CM01", "CONTOSO").with(Credentials::parse(ACCOUNT, PASSWORD).unwrap());
@@ -1424,7 +1422,6 @@ async fn a_create_whose_answer_times_out_is_not_sent_twice() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "dropping a Simulator stops its accept loop but not the connections it accepted"]
 async fn a_dropped_simulator_answers_no_more() {
     let sim = start(10, false, SimAuth::Anonymous).await;
     let mut cm = AdminServiceClient::new(&sim.adminservice_url(), config(Auth::Anonymous)).unwrap();

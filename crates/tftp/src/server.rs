@@ -422,7 +422,9 @@ async fn transfer(shared: &Shared, peer: SocketAddr, request: &[u8]) {
             info!(%peer, op, file = %name, options, code = r.code.as_u16(), reason = %r.reason, "request refused");
             let mut buf = [0u8; 600];
             // From a port of its own, as a transfer would answer.
-            if let (Ok(len), Ok((s, _))) = (encode_error(r.code, r.message, &mut buf), socket_for(0)) {
+            if let (Ok(len), Ok((s, _))) =
+                (encode_error(r.code, r.message, &mut buf), socket_for(0))
+            {
                 let _ = s.send_to(&buf[..len], peer).await;
             }
         }
@@ -574,7 +576,8 @@ async fn download(
         Err(e) => return Outcome::Refused(refuse(ErrorCode::OptionNegotiation, e.to_string())),
     };
     let p = negotiation.params;
-    let (socket, direct) = match socket_for(usize::from(p.blksize + 4) * usize::from(p.windowsize)) {
+    let (socket, direct) = match socket_for(usize::from(p.blksize + 4) * usize::from(p.windowsize))
+    {
         Ok(s) => s,
         Err(e) => {
             return Outcome::Refused(refuse(

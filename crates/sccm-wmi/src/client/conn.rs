@@ -25,6 +25,10 @@ pub(crate) struct Conn {
     /// RFC 5929 `tls-server-end-point` application data for channel
     /// binding (`None` on plain HTTP).
     pub(crate) channel_binding: Option<Vec<u8>>,
+    /// Whether the last failed [`send`](Self::send) failed before the
+    /// request left: only then may it be sent again elsewhere (a request
+    /// the server may have run, such as a Create, must not run twice).
+    pub(crate) failed_unsent: bool,
 }
 
 impl Drop for Conn {
@@ -58,6 +62,7 @@ impl Conn {
                         sender,
                         task,
                         channel_binding: None,
+                        failed_unsent: false,
                     })
                 }
                 Some(tls) => {
@@ -84,6 +89,7 @@ impl Conn {
                         sender,
                         task,
                         channel_binding,
+                        failed_unsent: false,
                     })
                 }
             }
@@ -127,16 +133,23 @@ impl Conn {
             })?;
         }
         let request = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
+        self.failed_unsent = false;
         let exchange = async {
-            self.sender
-                .ready()
-                .await
-                .map_err(|e| Error::Transport(format!("connection closed: {e}")))?;
-            let response = self
-                .sender
-                .send_request(request)
-                .await
-                .map_err(|e| Error::Transport(format!("request failed: {e}")))?;
+            if let Err(e) = self.sender.ready().await {
+                self.failed_unsent = true;
+                return Err(Error::Transport(format!("connection closed: {e}")));
+            }
+            let response = match self.sender.try_send_request(request).await {
+                Ok(r) => r,
+                Err(mut e) => {
+                    // The request comes back when it was never written.
+                    self.failed_unsent = e.take_message().is_some();
+                    return Err(Error::Transport(format!(
+                        "request failed: {}",
+                        e.into_error()
+                    )));
+                }
+            };
             let (parts, body) = response.into_parts();
             if let Some(len) = parts
                 .headers

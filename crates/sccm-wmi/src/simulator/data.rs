@@ -20,7 +20,7 @@ pub(crate) struct Repository {
     pub(crate) classes: BTreeMap<String, Vec<Instance>>,
     /// The next ResourceID for an imported machine.
     pub(crate) next_resource_id: i64,
-    /// The next collection number (`<site>1000nn`).
+    /// The next collection number (`<site>000nn`, hexadecimal).
     pub(crate) next_collection: u32,
 }
 
@@ -45,7 +45,7 @@ impl Repository {
             synthetic,
             classes: BTreeMap::new(),
             next_resource_id: FIRST_RESOURCE_ID + synthetic as i64 + 1,
-            next_collection: 100_000,
+            next_collection: 0x10,
         };
         let namespace = format!("\\\\{server}\\root\\sms\\site_{site_code}");
         r.insert(

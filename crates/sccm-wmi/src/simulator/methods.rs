@@ -51,7 +51,8 @@ pub(crate) fn create(repo: &mut Repository, mut inst: Instance) -> Result<Instan
         ));
     }
     inst.class = "SMS_Collection".to_owned();
-    let id = format!("{}{:05}", repo.site_code, repo.next_collection);
+    // Site code and five hexadecimal digits, as ConfigMgr numbers them.
+    let id = format!("{}{:05X}", repo.site_code, repo.next_collection);
     repo.next_collection += 1;
     inst.properties.insert("CollectionID".into(), id.into());
     inst.properties
