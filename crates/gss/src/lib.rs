@@ -27,23 +27,41 @@
 //! in one private module that declares the C interface (RFC 2744 and MIT's
 //! `gssapi_ext.h`) and wraps each call.
 //!
-//! ```
+//! A client authenticating to an HTTP service with `Negotiate` (the
+//! tokens travel base64-encoded in `Authorization` and
+//! `WWW-Authenticate` headers):
+//!
+//! ```no_run
 //! use pippin_gss::{Initiator, InitiatorOptions, Library, Mech};
 //!
-//! // On a machine without the library, or without a ticket, this is a
-//! // clean error that says to fall back to NTLM.
-//! let step = Library::load().and_then(|lib| {
-//!     let mut options = InitiatorOptions::default();
-//!     options.channel_bindings(pippin_gss::tls_server_end_point(&[0u8; 32]));
-//!     let mut initiator =
-//!         Initiator::new(&lib, "HTTP@cm01.contoso.com", Mech::Spnego, &options)?;
-//!     initiator.step(None)
-//! });
-//! match step {
-//!     Ok(step) => println!("send {} bytes", step.token.map_or(0, |t| t.len())),
-//!     Err(e) if e.is_fallback() => println!("no Kerberos here ({e}): use NTLM"),
-//!     Err(e) => println!("Kerberos failed: {e}"),
+//! # fn send(token: &[u8]) -> Option<Vec<u8>> { None }
+//! # fn main() -> Result<(), pippin_gss::GssError> {
+//! let lib = Library::load()?;
+//! let mut options = InitiatorOptions::default();
+//! // The SHA-256 hash of the server's TLS certificate.
+//! options.channel_bindings(pippin_gss::tls_server_end_point(&[0u8; 32]));
+//! let mut initiator = Initiator::new(&lib, "HTTP@cm01.contoso.com", Mech::Spnego, &options)?;
+//! let mut step = initiator.step(None)?;
+//! while let Some(token) = step.token.take() {
+//!     let Some(reply) = send(&token) else { break };
+//!     step = initiator.step(Some(&reply))?;
 //! }
+//! let mut context = initiator.into_context()?;
+//! let (header, sealed) = context.wrap_winrm(b"<s:Envelope/>")?;
+//! # let _ = (header, sealed);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Where Kerberos cannot be used, the error says so, and the caller falls
+//! back to NTLM:
+//!
+//! ```
+//! use pippin_gss::{GssError, Library};
+//!
+//! let e = Library::load_from("/nonexistent/libgssapi_krb5.so.2").unwrap_err();
+//! assert!(matches!(e, GssError::Unavailable { .. }));
+//! assert!(e.is_fallback());
 //! ```
 
 #![warn(missing_docs)]

@@ -117,58 +117,97 @@ fn free_port() -> u16 {
     panic!("no loopback port free for both TCP and UDP");
 }
 
+/// Writes `krb5.conf` (clients) and `kdc.conf` (the KDC and its tools) in
+/// `d` for a KDC on `port`.
+fn write_configs(d: &Path, port: u16) {
+    let p = |n: &str| d.join(n).to_string_lossy().into_owned();
+    std::fs::write(
+        d.join("krb5.conf"),
+        format!(
+            "[libdefaults]\n\
+             \tdefault_realm = {REALM}\n\
+             \tdns_lookup_realm = false\n\
+             \tdns_lookup_kdc = false\n\
+             \tdns_canonicalize_hostname = false\n\
+             \trdns = false\n\
+             \tudp_preference_limit = 1\n\
+             \tdefault_ccache_name = FILE:{}\n\
+             \tdefault_keytab_name = FILE:{}\n\
+             [realms]\n\
+             \t{REALM} = {{\n\t\tkdc = 127.0.0.1:{port}\n\t}}\n\
+             [domain_realm]\n\
+             \tlocalhost = {REALM}\n",
+            p("no-default-ccache"),
+            p("no-default.keytab"),
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("kdc.conf"),
+        format!(
+            "[kdcdefaults]\n\
+             \tkdc_listen = 127.0.0.1:{port}\n\
+             \tkdc_tcp_listen = 127.0.0.1:{port}\n\
+             [realms]\n\
+             \t{REALM} = {{\n\
+             \t\tdatabase_name = {}\n\
+             \t\tkey_stash_file = {}\n\
+             \t\tacl_file = {}\n\
+             \t\tsupported_enctypes = aes256-cts-hmac-sha1-96:normal\n\
+             \t\tmax_life = 1h\n\
+             \t}}\n\
+             [logging]\n\
+             \tkdc = FILE:{}\n",
+            p("principal"),
+            p("stash"),
+            p("kadm5.acl"),
+            p("kdc.log"),
+        ),
+    )
+    .unwrap();
+}
+
+/// Starts `krb5kdc` with the configuration in `d` and waits until it
+/// listens on `port`; `None` if it exits first (the port was taken).
+fn launch(d: &Path, port: u16) -> Option<Child> {
+    let log = std::fs::File::create(d.join("krb5kdc.out")).unwrap();
+    let mut child = Command::new("krb5kdc")
+        .args(["-n", "-r", REALM])
+        .env("PATH", path_env())
+        .env("KRB5_CONFIG", d.join("krb5.conf"))
+        .env("KRB5_KDC_PROFILE", d.join("kdc.conf"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("starting krb5kdc");
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            eprintln!(
+                "krb5kdc exited ({status}): {}",
+                std::fs::read_to_string(d.join("krb5kdc.out")).unwrap_or_default()
+            );
+            return None;
+        }
+        if start.elapsed() > KDC_START_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("krb5kdc did not listen on 127.0.0.1:{port} in {KDC_START_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(child)
+}
+
 impl Kdc {
     /// Creates the realm database, the principals and the keytabs, and
     /// starts `krb5kdc` on a free loopback port.
     pub(crate) fn start() -> Self {
         let dir = test_support::tempdir();
         let d = dir.path();
-        let port = free_port();
         let p = |n: &str| d.join(n).to_string_lossy().into_owned();
-        std::fs::write(
-            d.join("krb5.conf"),
-            format!(
-                "[libdefaults]\n\
-                 \tdefault_realm = {REALM}\n\
-                 \tdns_lookup_realm = false\n\
-                 \tdns_lookup_kdc = false\n\
-                 \tdns_canonicalize_hostname = false\n\
-                 \trdns = false\n\
-                 \tudp_preference_limit = 1\n\
-                 \tdefault_ccache_name = FILE:{}\n\
-                 \tdefault_keytab_name = FILE:{}\n\
-                 [realms]\n\
-                 \t{REALM} = {{\n\t\tkdc = 127.0.0.1:{port}\n\t}}\n\
-                 [domain_realm]\n\
-                 \tlocalhost = {REALM}\n",
-                p("no-default-ccache"),
-                p("no-default.keytab"),
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            d.join("kdc.conf"),
-            format!(
-                "[kdcdefaults]\n\
-                 \tkdc_listen = 127.0.0.1:{port}\n\
-                 \tkdc_tcp_listen = 127.0.0.1:{port}\n\
-                 [realms]\n\
-                 \t{REALM} = {{\n\
-                 \t\tdatabase_name = {}\n\
-                 \t\tkey_stash_file = {}\n\
-                 \t\tacl_file = {}\n\
-                 \t\tsupported_enctypes = aes256-cts-hmac-sha1-96:normal\n\
-                 \t\tmax_life = 1h\n\
-                 \t}}\n\
-                 [logging]\n\
-                 \tkdc = FILE:{}\n",
-                p("principal"),
-                p("stash"),
-                p("kadm5.acl"),
-                p("kdc.log"),
-            ),
-        )
-        .unwrap();
+        write_configs(d, free_port());
         std::fs::write(d.join("kadm5.acl"), "").unwrap();
         run_tool(
             d,
@@ -195,33 +234,21 @@ impl Kdc {
             "ktadd -k {} HTTP/elsewhere",
             p("elsewhere.keytab")
         ));
-        let log = std::fs::File::create(d.join("krb5kdc.out")).unwrap();
-        let child = Command::new("krb5kdc")
-            .args(["-n", "-r", REALM])
-            .env("PATH", path_env())
-            .env("KRB5_CONFIG", d.join("krb5.conf"))
-            .env("KRB5_KDC_PROFILE", d.join("kdc.conf"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("starting krb5kdc");
-        let mut kdc = Self { dir, port, child };
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = kdc.child.try_wait() {
-                panic!(
-                    "krb5kdc exited ({status}): {}",
-                    std::fs::read_to_string(kdc.dir.path().join("krb5kdc.out")).unwrap_or_default()
-                );
+        // The user's current key, for a client keytab.
+        kadmin(&format!(
+            "ktadd -norandkey -k {} {USER}",
+            p("client.keytab")
+        ));
+        // The port was free a moment ago; if something took it since, the
+        // KDC exits and another port is tried.
+        for _ in 0..5 {
+            let port = free_port();
+            write_configs(d, port);
+            if let Some(child) = launch(d, port) {
+                return Self { dir, port, child };
             }
-            assert!(
-                start.elapsed() < KDC_START_TIMEOUT,
-                "krb5kdc did not listen on 127.0.0.1:{port} in {KDC_START_TIMEOUT:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
-        kdc
+        panic!("krb5kdc could not start on a free loopback port");
     }
 
     pub(crate) fn path(&self, name: &str) -> PathBuf {
@@ -249,6 +276,13 @@ impl Kdc {
     /// its output unless it passed and reached its end.
     pub(crate) fn run_scenario(&self, scenario: &str, extra: &[(&str, &str)]) {
         run_scenario_in(self.dir.path(), scenario, extra);
+    }
+}
+
+impl Drop for Kdc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
