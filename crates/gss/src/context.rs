@@ -450,6 +450,10 @@ impl Context {
     /// signature, whose length the `multipart/encrypted` part carries as a
     /// 4-byte little-endian prefix) and the sealed data, followed by any
     /// padding (none for the AES enctypes).
+    ///
+    /// Checked against pyspnego with aes256-cts-hmac-sha1-96 session keys
+    /// (the Windows default); sessions with the legacy RC4-HMAC enctype
+    /// are not covered by the tests.
     pub fn wrap_winrm(&mut self, data: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
         check_len("message", data.len(), MAX_MESSAGE_LEN)?;
         self.inner.wrap_iov_header_data(data)
