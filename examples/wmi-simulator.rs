@@ -14,7 +14,9 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use sccm_wmi::client::fingerprint;
 use sccm_wmi::ntlm::Credentials;
-use sccm_wmi::simulator::{NtlmAccounts, SimAuth, SimConfig, Simulator};
+use sccm_wmi::simulator::{
+    KerberosKeytab, NegotiateAcceptors, NtlmAccounts, SimAuth, SimConfig, Simulator,
+};
 use serde_json::json;
 
 /// Serve a simulated ConfigMgr SMS Provider on a loopback address until
@@ -63,6 +65,11 @@ struct Args {
     /// Accept Negotiate/NTLM with this account (repeatable).
     #[arg(long, value_name = "DOMAIN\\USER:PASSWORD")]
     ntlm: Vec<String>,
+    /// Accept Kerberos tickets (inside Negotiate) for the service keys in
+    /// this keytab (`HTTP/<host>@REALM`), through the system's GSS-API
+    /// library; with --ntlm too, both are accepted, as Windows does.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["basic", "bearer"])]
+    kerberos_keytab: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -104,7 +111,7 @@ fn auth(args: &Args) -> anyhow::Result<SimAuth> {
         }
         return Ok(SimAuth::Bearer(token.clone()));
     }
-    if args.ntlm.is_empty() {
+    if args.ntlm.is_empty() && args.kerberos_keytab.is_none() {
         return Ok(SimAuth::Anonymous);
     }
     let mut domain = None;
@@ -123,7 +130,15 @@ fn auth(args: &Args) -> anyhow::Result<SimAuth> {
     for c in credentials {
         accounts = accounts.with(c);
     }
-    Ok(SimAuth::Negotiate(Arc::new(accounts)))
+    let mut negotiate = NegotiateAcceptors::new();
+    if !args.ntlm.is_empty() {
+        negotiate = negotiate.ntlm(accounts);
+    }
+    if let Some(keytab) = &args.kerberos_keytab {
+        let keytab = KerberosKeytab::new(keytab).context("--kerberos-keytab")?;
+        negotiate = negotiate.kerberos(keytab);
+    }
+    Ok(SimAuth::Negotiate(Arc::new(negotiate)))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {

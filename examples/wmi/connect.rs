@@ -39,6 +39,11 @@ pub(crate) struct Connection {
     /// in `ps` and in shell history.
     #[arg(long, value_name = "P", requires = "user")]
     pub(crate) password: Option<String>,
+    /// Authenticate with Kerberos (Negotiate) using the ticket the system
+    /// holds (kinit; $KRB5CCNAME picks the cache), through the system's
+    /// GSS-API library. The provider is named HTTP/<host of the URL>.
+    #[arg(long, conflicts_with_all = ["user", "bearer"])]
+    pub(crate) kerberos: bool,
     /// Send --user with HTTP Basic instead of Negotiate (local accounts in
     /// labs; over https, or plain http to a loopback address only).
     #[arg(long, requires = "user")]
@@ -69,6 +74,9 @@ pub(crate) enum Provider {
 impl Connection {
     /// The credentials the flags and the environment give.
     fn auth(&self) -> anyhow::Result<Auth> {
+        if self.kerberos {
+            return Ok(Auth::Kerberos { ccache: None });
+        }
         if let Some(user) = &self.user {
             let password = match &self.password {
                 Some(p) => p.clone(),

@@ -1,11 +1,12 @@
 //! Talking to the SMS Provider over HTTP(S) (feature `client`).
 //!
 //! [`HttpSession`] owns one connection to one provider endpoint and
-//! authenticates it: Windows Negotiate with NTLMv2 (the usual case, with
-//! channel binding on HTTPS), raw NTLM, Basic over HTTPS (labs), or a
-//! bearer token (the cloud management gateway). Over plain HTTP to a WinRM
-//! endpoint, NTLM also seals every message (MS-WSMV 2.2.9.1), so nothing
-//! crosses the network in clear; Basic and bearer tokens are refused on
+//! authenticates it: Windows Negotiate with NTLMv2 (with channel binding on
+//! HTTPS) or with Kerberos (a ticket the system holds, through its GSS-API
+//! library), raw NTLM, Basic over HTTPS (labs), or a bearer token (the cloud
+//! management gateway). Over plain HTTP to a WinRM endpoint, NTLM or
+//! Kerberos also seals every message (MS-WSMV 2.2.9.1), so nothing crosses
+//! the network in clear; Basic and bearer tokens are refused on
 //! plain HTTP except to a loopback address.
 //!
 //! [`AdminServiceClient`](crate::client::AdminServiceClient) and
@@ -42,6 +43,16 @@ pub enum Auth {
     Negotiate(ntlm::Credentials),
     /// HTTP `NTLM`, without SPNEGO.
     Ntlm(ntlm::Credentials),
+    /// HTTP `Negotiate` carrying Kerberos, with a ticket the system already
+    /// holds (`kinit`, or a keytab-fed credential cache): what a
+    /// domain-joined machine uses. The system's GSS-API library (MIT krb5)
+    /// does the Kerberos work; without it, or without a ticket, the
+    /// request fails with [`Error::AuthenticationFailed`] saying so.
+    Kerberos {
+        /// The credential cache (`FILE:/path`, `KEYRING:…`); `None` for the
+        /// default (`KRB5CCNAME`).
+        ccache: Option<String>,
+    },
     /// HTTP Basic: local accounts on a lab's WinRM over HTTPS.
     Basic {
         /// The account.
@@ -60,6 +71,9 @@ impl fmt::Debug for Auth {
             Self::Anonymous => f.write_str("Anonymous"),
             Self::Negotiate(c) => f.debug_tuple("Negotiate").field(c).finish(),
             Self::Ntlm(c) => f.debug_tuple("Ntlm").field(c).finish(),
+            Self::Kerberos { ccache } => {
+                f.debug_struct("Kerberos").field("ccache", ccache).finish()
+            }
             Self::Basic { user, .. } => f
                 .debug_struct("Basic")
                 .field("user", user)
@@ -75,6 +89,7 @@ impl Auth {
         match self {
             Self::Anonymous => "anonymous".to_owned(),
             Self::Negotiate(c) | Self::Ntlm(c) => c.account(),
+            Self::Kerberos { .. } => "the Kerberos ticket's principal".to_owned(),
             Self::Basic { user, .. } => user.clone(),
             Self::Bearer(_) => "a bearer token".to_owned(),
         }
@@ -169,8 +184,9 @@ pub struct HttpSession {
 
 struct Live {
     conn: Conn,
-    /// The NTLM session, once the connection is authenticated with NTLM.
-    ntlm: Option<ntlm::Session>,
+    /// The security context (NTLM or Kerberos) the connection was
+    /// authenticated with, which seals WinRM messages.
+    context: Option<Box<dyn ntlm::winrm::MessageSealing + Send>>,
     /// Whether the connection needs no further authentication.
     ready: bool,
 }
@@ -217,7 +233,9 @@ impl HttpSession {
         if !https && !loopback {
             let exposed = match &config.auth {
                 Auth::Basic { .. } | Auth::Bearer(_) => true,
-                Auth::Negotiate(_) | Auth::Ntlm(_) => sealing == Sealing::None,
+                Auth::Negotiate(_) | Auth::Ntlm(_) | Auth::Kerberos { .. } => {
+                    sealing == Sealing::None
+                }
                 Auth::Anonymous => true,
             };
             if exposed {
@@ -244,7 +262,11 @@ impl HttpSession {
             authority,
             tls,
             // Sealing only makes sense with NTLM on plain HTTP.
-            sealing: if https || !matches!(config.auth, Auth::Negotiate(_) | Auth::Ntlm(_)) {
+            sealing: if https
+                || !matches!(
+                    config.auth,
+                    Auth::Negotiate(_) | Auth::Ntlm(_) | Auth::Kerberos { .. }
+                ) {
                 Sealing::None
             } else {
                 sealing
@@ -289,7 +311,7 @@ impl HttpSession {
                 .await?;
                 self.conn = Some(Live {
                     conn,
-                    ntlm: None,
+                    context: None,
                     ready: false,
                 });
             }
@@ -338,6 +360,7 @@ impl HttpSession {
                         .ntlm_handshake(c, ntlm::AuthScheme::Ntlm, request)
                         .await;
                 }
+                Auth::Kerberos { ccache } => return self.kerberos_handshake(ccache, request).await,
                 _ => live.ready = true,
             }
         }
@@ -359,11 +382,11 @@ impl HttpSession {
         }
         let sealed = self.sealing == Sealing::WinRm;
         if sealed {
-            let session = live
-                .ntlm
-                .as_mut()
-                .ok_or_else(|| Error::Transport("no NTLM session to seal with".to_owned()))?;
-            seal_request(session, &mut request)?;
+            let context = live
+                .context
+                .as_deref_mut()
+                .ok_or_else(|| Error::Transport("no security context to seal with".to_owned()))?;
+            seal_request(context, &mut request)?;
         }
         let response = live.conn.send(request, limit, timeout).await?;
         if response.status() == http::StatusCode::UNAUTHORIZED {
@@ -378,11 +401,11 @@ impl HttpSession {
                 .conn
                 .as_mut()
                 .ok_or_else(|| Error::Transport("no connection".to_owned()))?;
-            let session = live
-                .ntlm
-                .as_mut()
-                .ok_or_else(|| Error::Transport("no NTLM session to unseal with".to_owned()))?;
-            return unseal_response(session, response);
+            let context = live
+                .context
+                .as_deref_mut()
+                .ok_or_else(|| Error::Transport("no security context to unseal with".to_owned()))?;
+            return unseal_response(context, response);
         }
         Ok(response)
     }
@@ -466,13 +489,146 @@ impl HttpSession {
             .conn
             .as_mut()
             .ok_or_else(|| Error::Transport("no connection".to_owned()))?;
-        live.ntlm = Some(session);
+        live.context = Some(Box::new(session));
         live.ready = true;
         if sealed {
             // The legs carried no body: now send the request itself.
             return Box::pin(self.exchange(request)).await;
         }
         Ok(response)
+    }
+}
+
+impl HttpSession {
+    /// Authenticates the connection with Kerberos inside SPNEGO through the
+    /// system's GSS-API library, for the service `HTTP@<host>`, with mutual
+    /// authentication (the server's last token must verify) and, over
+    /// TLS, channel binding. Legs carry no body when sealing, like NTLM's.
+    async fn kerberos_handshake(
+        &mut self,
+        ccache: Option<String>,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Bytes>> {
+        use pippin_gss::{Flags, Initiator, InitiatorOptions, Library, Mech};
+        const MAX_LEGS: usize = 4;
+        let limit = self.config.max_body_len;
+        let timeout = self.config.request_timeout;
+        let sealed = self.sealing == Sealing::WinRm;
+        let target = format!("HTTP@{}", self.host.trim_matches(['[', ']']));
+        let refused = |detail: String| Error::AuthenticationFailed {
+            user: "the Kerberos ticket's principal".to_owned(),
+            detail,
+        };
+        let gss = |e: pippin_gss::GssError| {
+            refused(if e.is_fallback() {
+                format!("{e} (run kinit, or use NTLM with --user)")
+            } else {
+                e.to_string()
+            })
+        };
+        let live = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| Error::Transport("no connection".to_owned()))?;
+        let library = Library::load().map_err(gss)?;
+        let mut options = InitiatorOptions::default();
+        options.flags(Flags::WINRM);
+        if let Some(cb) = &live.conn.channel_binding {
+            options.channel_bindings(cb.clone());
+        }
+        if let Some(c) = ccache {
+            options.ccache(c);
+        }
+        let mut initiator =
+            Initiator::new(&library, &target, Mech::Spnego, &options).map_err(gss)?;
+        let mut token = initiator.step(None).map_err(gss)?.token;
+        for _ in 0..MAX_LEGS {
+            let Some(t) = token.take() else {
+                return Err(refused(
+                    "the exchange stopped before the server accepted it".to_owned(),
+                ));
+            };
+            let mut leg = clone_request(&request);
+            if sealed {
+                leg.body_mut().clear();
+                leg.headers_mut().remove(CONTENT_TYPE);
+            }
+            let header = format!(
+                "Negotiate {}",
+                base64::engine::general_purpose::STANDARD.encode(&t)
+            );
+            set_header(&mut leg, AUTHORIZATION, &header)?;
+            let response = live.conn.send(leg, limit, timeout).await?;
+            let server_token = response
+                .headers()
+                .get_all(WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(|v| {
+                    let (scheme, rest) = v.split_once(' ')?;
+                    scheme
+                        .eq_ignore_ascii_case("Negotiate")
+                        .then(|| {
+                            base64::engine::general_purpose::STANDARD
+                                .decode(rest.trim())
+                                .ok()
+                        })
+                        .flatten()
+                });
+            let accepted = response.status() != http::StatusCode::UNAUTHORIZED;
+            if !accepted && server_token.is_none() {
+                self.conn = None;
+                return Err(refused("the server refused the Kerberos ticket".to_owned()));
+            }
+            if let Some(st) = server_token
+                && !initiator.is_complete()
+            {
+                token = initiator.step(Some(&st)).map_err(gss)?.token;
+            }
+            if !accepted {
+                continue;
+            }
+            if !initiator.is_complete() {
+                self.conn = None;
+                return Err(refused(
+                    "the server did not prove its identity (no mutual authentication)".to_owned(),
+                ));
+            }
+            let context = initiator.into_context().map_err(gss)?;
+            live.context = Some(Box::new(KerberosSealing(context)));
+            live.ready = true;
+            if sealed {
+                return Box::pin(self.exchange(request)).await;
+            }
+            return Ok(response);
+        }
+        self.conn = None;
+        Err(refused(format!("no agreement after {MAX_LEGS} legs")))
+    }
+}
+
+/// A Kerberos context sealing WinRM messages (GSS wrap with IOV, MS-WSMV
+/// 2.2.9.1.2).
+struct KerberosSealing(pippin_gss::Context);
+
+impl ntlm::winrm::MessageSealing for KerberosSealing {
+    fn seal_message(
+        &mut self,
+        data: &[u8],
+    ) -> std::result::Result<(Vec<u8>, Vec<u8>), ntlm::NtlmError> {
+        self.0
+            .wrap_winrm(data)
+            .map_err(|_| ntlm::NtlmError::Encryption("Kerberos could not seal the message"))
+    }
+
+    fn unseal_message(
+        &mut self,
+        header: &[u8],
+        sealed: &[u8],
+    ) -> std::result::Result<Vec<u8>, ntlm::NtlmError> {
+        self.0
+            .unwrap_winrm(header, sealed)
+            .map_err(|_| ntlm::NtlmError::BadSignature("Kerberos-sealed message"))
     }
 }
 
@@ -492,9 +648,12 @@ fn set_header(r: &mut http::Request<Vec<u8>>, name: http::HeaderName, value: &st
     Ok(())
 }
 
-fn seal_request(session: &mut ntlm::Session, r: &mut http::Request<Vec<u8>>) -> Result<()> {
+fn seal_request(
+    context: &mut (dyn ntlm::winrm::MessageSealing + Send),
+    r: &mut http::Request<Vec<u8>>,
+) -> Result<()> {
     let body = std::mem::take(r.body_mut());
-    let (content_type, sealed) = ntlm::winrm::encrypt(session, &body);
+    let (content_type, sealed) = ntlm::winrm::encrypt_with(context, &body)?;
     *r.body_mut() = sealed;
     set_header(r, CONTENT_TYPE, &content_type)?;
     r.headers_mut().remove(CONTENT_LENGTH);
@@ -502,7 +661,7 @@ fn seal_request(session: &mut ntlm::Session, r: &mut http::Request<Vec<u8>>) -> 
 }
 
 fn unseal_response(
-    session: &mut ntlm::Session,
+    context: &mut (dyn ntlm::winrm::MessageSealing + Send),
     response: http::Response<Bytes>,
 ) -> Result<http::Response<Bytes>> {
     let (mut parts, body) = response.into_parts();
@@ -525,7 +684,7 @@ fn unseal_response(
             ),
         });
     }
-    let plain = ntlm::winrm::decrypt(session, &content_type, &body)?;
+    let plain = ntlm::winrm::decrypt_with(context, &content_type, &body)?;
     parts.headers.insert(
         CONTENT_TYPE,
         http::HeaderValue::from_static("application/soap+xml;charset=UTF-8"),

@@ -15,7 +15,8 @@
 //! - builds WQL queries with escaped values and checked identifiers, and
 //!   parses WQL so that injected text is refused ([`wql`]);
 //! - authenticates with NTLMv2 (signing and sealing, SPNEGO, WinRM message
-//!   encryption) ([`ntlm`]);
+//!   encryption) ([`ntlm`]), and, in the client, with Kerberos through the
+//!   system's GSS-API library where a ticket is available;
 //! - reads the classes the bridge needs into types ([`classes`]), keeping
 //!   unknown properties ([`Instance`]).
 //!

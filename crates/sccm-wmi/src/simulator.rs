@@ -23,11 +23,13 @@
 mod adminservice;
 mod data;
 mod filter;
+mod kerberos;
 mod methods;
 mod ntlm;
 mod winrm;
 mod wql_eval;
 
+pub use kerberos::{KerberosKeytab, NegotiateAcceptors};
 pub use ntlm::NtlmAccounts;
 
 use std::net::SocketAddr;

@@ -44,23 +44,68 @@ pub fn is_encrypted(content_type: &str) -> bool {
 /// the `Content-Type` header value ([`CONTENT_TYPE`]) and the body.
 pub fn encrypt(session: &mut Session, soap: &[u8]) -> (String, Vec<u8>) {
     let (signature, sealed) = session.seal(soap);
-    let mut body = Vec::with_capacity(sealed.len() + 256);
+    (
+        CONTENT_TYPE.to_owned(),
+        frame(&signature, &sealed, soap.len()),
+    )
+}
+
+/// What seals WinRM messages: an NTLM [`Session`], or another security
+/// context (a Kerberos one, through the system's GSS-API) that produces a
+/// header and the sealed bytes (MS-WSMV 2.2.9.1).
+pub trait MessageSealing {
+    /// Seals `data`: the header (NTLM's 16-byte signature, Kerberos' wrap
+    /// token header) and the sealed bytes, as long as `data`.
+    fn seal_message(&mut self, data: &[u8]) -> Result<(Vec<u8>, Vec<u8>), NtlmError>;
+    /// Checks and unseals what [`seal_message`](Self::seal_message) made.
+    fn unseal_message(&mut self, header: &[u8], sealed: &[u8]) -> Result<Vec<u8>, NtlmError>;
+}
+
+impl MessageSealing for Session {
+    fn seal_message(&mut self, data: &[u8]) -> Result<(Vec<u8>, Vec<u8>), NtlmError> {
+        let (signature, sealed) = self.seal(data);
+        Ok((signature.to_vec(), sealed))
+    }
+
+    fn unseal_message(&mut self, header: &[u8], sealed: &[u8]) -> Result<Vec<u8>, NtlmError> {
+        if header.len() != SIGNATURE_LEN {
+            return Err(enc("the signature length is not 16"));
+        }
+        self.unseal(sealed, header)
+    }
+}
+
+/// The largest header [`decrypt_with`] accepts (Kerberos' is 60 bytes with
+/// AES, NTLM's 16).
+const MAX_HEADER_LEN: usize = 1024;
+
+/// [`encrypt`] with any [`MessageSealing`].
+pub fn encrypt_with(
+    sealer: &mut dyn MessageSealing,
+    soap: &[u8],
+) -> Result<(String, Vec<u8>), NtlmError> {
+    let (header, sealed) = sealer.seal_message(soap)?;
+    Ok((CONTENT_TYPE.to_owned(), frame(&header, &sealed, soap.len())))
+}
+
+/// The `multipart/encrypted` body around one sealed message.
+fn frame(header: &[u8], sealed: &[u8], plain_len: usize) -> Vec<u8> {
+    let mut body = Vec::with_capacity(sealed.len() + header.len() + 256);
     body.extend_from_slice(b"--Encrypted Boundary\r\n");
     body.extend_from_slice(b"\tContent-Type: application/HTTP-SPNEGO-session-encrypted\r\n");
     body.extend_from_slice(
         format!(
-            "\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length={}\r\n",
-            soap.len()
+            "\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length={plain_len}\r\n"
         )
         .as_bytes(),
     );
     body.extend_from_slice(b"--Encrypted Boundary\r\n");
     body.extend_from_slice(b"\tContent-Type: application/octet-stream\r\n");
-    body.extend_from_slice(&(SIGNATURE_LEN as u32).to_le_bytes());
-    body.extend_from_slice(&signature);
-    body.extend_from_slice(&sealed);
+    body.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    body.extend_from_slice(header);
+    body.extend_from_slice(sealed);
     body.extend_from_slice(b"--Encrypted Boundary--\r\n");
-    (CONTENT_TYPE.to_owned(), body)
+    body
 }
 
 /// Reads an encrypted body: checks the `Content-Type` (`multipart/encrypted`
@@ -69,6 +114,15 @@ pub fn encrypt(session: &mut Session, soap: &[u8]) -> (String, Vec<u8>) {
 /// each part in order and verifies its signature. Returns the plaintext.
 pub fn decrypt(
     session: &mut Session,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Vec<u8>, NtlmError> {
+    decrypt_with(session, content_type, body)
+}
+
+/// [`decrypt`] with any [`MessageSealing`].
+pub fn decrypt_with(
+    sealer: &mut dyn MessageSealing,
     content_type: &str,
     body: &[u8],
 ) -> Result<Vec<u8>, NtlmError> {
@@ -110,17 +164,19 @@ pub fn decrypt(
         let Some((len, after)) = rest.split_first_chunk::<4>() else {
             return Err(enc("the second part ends before the signature length"));
         };
-        if u32::from_le_bytes(*len) as usize != SIGNATURE_LEN {
-            return Err(enc("the signature length is not 16"));
+        let header_len = u32::from_le_bytes(*len) as usize;
+        if header_len == 0 || header_len > MAX_HEADER_LEN {
+            return Err(enc("the signature length is out of range"));
         }
-        let Some((signature, after)) = after.split_first_chunk::<SIGNATURE_LEN>() else {
+        if after.len() < header_len {
             return Err(enc("the second part ends inside the signature"));
-        };
+        }
+        let (signature, after) = after.split_at(header_len);
         if after.len() < length {
             return Err(enc("the sealed data is shorter than the declared Length"));
         }
         let (sealed, after) = after.split_at(length);
-        out.extend_from_slice(&session.unseal(sealed, signature)?);
+        out.extend_from_slice(&sealer.unseal_message(signature, sealed)?);
         rest = strip(after, b"\r\n").unwrap_or(after);
         let next = strip(rest, delimiter).ok_or(enc("no boundary after the sealed data"))?;
         if next.starts_with(b"--") {
