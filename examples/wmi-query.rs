@@ -30,10 +30,11 @@ use connect::{Connection, Provider, describe};
 /// many rows there are.
 ///
 /// What to read: --class NAME, optionally with --filter (an OData $filter,
-/// AdminService only), --select and --top; or --wql "SELECT …" (WinRM only:
-/// the AdminService takes OData, and this tool does not translate WQL).
-/// Through WinRM, --class with --select becomes the WQL query
-/// "SELECT a, b FROM NAME".
+/// AdminService only), --select and --top; or --wql "SELECT …". Through the
+/// AdminService, WQL becomes the equivalent OData query (comparisons,
+/// LIKE 'x%' / '%x' / '%x%', IS NULL, IN lists, AND/OR/NOT; joins and
+/// other patterns are refused: run those through WinRM). Through WinRM,
+/// --class with --select becomes the WQL query "SELECT a, b FROM NAME".
 ///
 /// Prints one JSON object per instance: its properties (OData annotations
 /// such as @odata.etag left out) and "__CLASS". At the end, one JSON
@@ -72,8 +73,9 @@ struct Args {
     /// At most N rows.
     #[arg(long, value_name = "N")]
     top: Option<u32>,
-    /// A WQL query (WinRM only), such as
-    /// "SELECT Name FROM SMS_R_System WHERE Name LIKE 'MAC-%'".
+    /// A WQL query, such as
+    /// "SELECT Name FROM SMS_R_System WHERE Name LIKE 'MAC-%'" (translated
+    /// to OData for the AdminService).
     #[arg(long, value_name = "SELECT …")]
     wql: Option<String>,
     /// WinRM: instances asked for per Pull.
@@ -125,14 +127,6 @@ fn check(args: &Args) -> Result<(), String> {
                 .to_owned(),
         );
     }
-    if !wsman && args.wql.is_some() {
-        return Err(
-            "the AdminService takes OData, not WQL, and WQL is not translated to OData \
-                    here; use --class with --filter/--select, or --wsman \
-                    with --wql"
-                .to_owned(),
-        );
-    }
     if !wsman && args.batch.is_some() {
         return Err("--batch is for WinRM (--wsman)".to_owned());
     }
@@ -154,8 +148,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut tally = Tally { rows: 0, pages: 0 };
     let unit = match &mut provider {
         Provider::Admin(client) => {
-            let class = args.class.clone().context("--class is required")?;
-            let mut query = Query::wmi(class.as_str());
+            let (class, mut query) = match &args.wql {
+                Some(text) => {
+                    let parsed = wql::parse(text).context("--wql")?;
+                    let query = Query::from_wql(&parsed).context("--wql")?;
+                    (parsed.class, query)
+                }
+                None => {
+                    let class = args.class.clone().context("--class is required")?;
+                    let query = Query::wmi(class.as_str());
+                    (class, query)
+                }
+            };
             if let Some(f) = &args.filter {
                 query = query.filter(Filter::raw(f)?);
             }

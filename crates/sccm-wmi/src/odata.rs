@@ -45,6 +45,7 @@
 
 mod error;
 mod filter;
+mod from_wql;
 mod pager;
 mod response;
 
