@@ -9,8 +9,8 @@
 //! the network in clear; Basic and bearer tokens are refused on
 //! plain HTTP except to a loopback address.
 //!
-//! [`AdminServiceClient`](crate::client::AdminServiceClient) and
-//! [`WsManClient`](crate::client::WsManClient) build on it: they turn the
+//! [`AdminServiceClient`] and
+//! [`WsManClient`] build on it: they turn the
 //! core's requests into answers.
 
 mod api;
