@@ -12,6 +12,9 @@ pub enum Error {
     /// A product's distribution file could not be read.
     #[error("distribution file: {0}")]
     Distribution(#[from] crate::distribution::DistributionError),
+    /// A download failed.
+    #[error("{0}")]
+    Fetch(#[from] crate::fetch::FetchError),
     /// The cabinet could not be built.
     #[error("cabinet: {0}")]
     Cab(#[from] crate::cab::CabError),

@@ -11,6 +11,8 @@
 //!   installs ([`distribution`]);
 //! - turns products into WSUS Software Distribution Packages and writes a
 //!   `SystemsManagementCatalog` that holds them ([`sdp`]);
+//! - builds the conditional requests that download catalogs and reads
+//!   their answers ([`fetch`]);
 //! - packages the catalog into a cabinet file ([`cab`]) and signs it with
 //!   Authenticode ([`authenticode`]), the form ConfigMgr's third-party
 //!   software update catalogs subscribe to.
@@ -29,6 +31,7 @@ pub mod authenticode;
 pub mod cab;
 pub mod catalog;
 pub mod distribution;
+pub mod fetch;
 pub mod sdp;
 
 #[cfg(feature = "client")]
