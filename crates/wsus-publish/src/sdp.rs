@@ -457,11 +457,11 @@ impl MsrcSeverity {
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub enum Rule {
     /// `lar:And`: every child holds.
-    And(Vec<Rule>),
+    And(Vec<Self>),
     /// `lar:Or`: some child holds.
-    Or(Vec<Rule>),
+    Or(Vec<Self>),
     /// `lar:Not`: the child does not hold.
-    Not(Box<Rule>),
+    Not(Box<Self>),
     /// `lar:True`.
     True,
     /// `lar:False`.
@@ -536,7 +536,7 @@ impl Rule {
     }
 
     /// `And` of `rules`, flattened: one rule stands alone, none is `True`.
-    pub fn all(mut rules: Vec<Rule>) -> Self {
+    pub fn all(mut rules: Vec<Self>) -> Self {
         match rules.len() {
             0 => Self::True,
             1 => rules.remove(0),
@@ -593,18 +593,13 @@ impl Rule {
 /// ```
 pub fn version_key(version: &str) -> Option<u64> {
     let mut key = 0u64;
-    let mut parts = 0;
-    for part in version.trim().split('.') {
-        if parts == 3
-            || part.is_empty()
-            || part.len() > 3
-            || !part.bytes().all(|b| b.is_ascii_digit())
+    for (i, part) in version.trim().split('.').enumerate() {
+        if i == 3 || part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit())
         {
             return None;
         }
         let n: u64 = part.parse().ok()?;
-        key += n * [1_000_000, 1_000, 1][parts];
-        parts += 1;
+        key += n * [1_000_000, 1_000, 1][i];
     }
     Some(key)
 }

@@ -24,10 +24,13 @@ fn sample() -> SoftwareDistributionPackage {
     sdp
 }
 
-/// (element name, attributes) in document order, entities resolved.
-fn elements(xml: &[u8]) -> Vec<(String, Vec<(String, String)>, String)> {
+/// An element: name, attributes, text.
+type El = (String, Vec<(String, String)>, String);
+
+/// (element name, attributes, text) in document order, entities resolved.
+fn elements(xml: &[u8]) -> Vec<El> {
     let mut reader = quick_xml::Reader::from_reader(xml);
-    let mut out: Vec<(String, Vec<(String, String)>, String)> = Vec::new();
+    let mut out: Vec<El> = Vec::new();
     let mut buf = Vec::new();
     let mut open: Vec<usize> = Vec::new();
     loop {
@@ -83,7 +86,7 @@ fn elements(xml: &[u8]) -> Vec<(String, Vec<(String, String)>, String)> {
     out
 }
 
-fn attr<'a>(e: &'a (String, Vec<(String, String)>, String), name: &str) -> &'a str {
+fn attr<'a>(e: &'a El, name: &str) -> &'a str {
     e.1.iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
