@@ -9,6 +9,8 @@
 //! - reads a product's distribution file (XML) for its title, version,
 //!   description, package references and the checks that decide where it
 //!   installs ([`distribution`]);
+//! - names, classifies and orders products, finds which supersede which
+//!   and withdraws those Apple no longer lists ([`publish`]);
 //! - turns products into WSUS Software Distribution Packages and writes a
 //!   `SystemsManagementCatalog` that holds them ([`sdp`]);
 //! - builds the conditional requests that download catalogs and reads
@@ -32,6 +34,7 @@ pub mod cab;
 pub mod catalog;
 pub mod distribution;
 pub mod fetch;
+pub mod publish;
 pub mod sdp;
 
 #[cfg(feature = "client")]

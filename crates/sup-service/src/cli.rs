@@ -1,0 +1,138 @@
+//! Command-line flags of the `sup-service` executable. Each also reads a
+//! `PIPPIN_SUP_*` environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::config::{FileConfig, Overrides, Settings};
+
+/// Flags of `sup-service`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (sections `[sup]` and `[log]`).
+    #[arg(long, env = "PIPPIN_SUP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// HTTPS address and port ConfigMgr downloads the catalog from
+    /// [default: 0.0.0.0:8763].
+    #[arg(long, env = "PIPPIN_SUP_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Host name ConfigMgr reaches this service by, used in the catalog URL
+    /// and the TLS certificate made on first start [default: the host name].
+    #[arg(long, env = "PIPPIN_SUP_PUBLIC_HOST", value_name = "HOST")]
+    pub public_host: Option<String>,
+    /// Folder for state, caches, keys and the published catalog (created
+    /// if missing) [default: ./sup-data].
+    #[arg(long, env = "PIPPIN_SUP_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Seconds between checks of Apple's catalogs, at least 60 [default: 3600].
+    #[arg(long, env = "PIPPIN_SUP_INTERVAL", value_name = "SECONDS")]
+    pub interval: Option<u64>,
+    /// Name of the published catalog, served as /catalogs/NAME.cab
+    /// [default: pippin-apple].
+    #[arg(long, env = "PIPPIN_SUP_CATALOG_NAME", value_name = "NAME")]
+    pub catalog_name: Option<String>,
+    /// An Apple catalog to publish, as URL or OS=URL; repeat for several.
+    /// Replaces the configured list [default: Apple's catalogs for macOS
+    /// 26, 15 and 14].
+    #[arg(long = "catalog", env = "PIPPIN_SUP_CATALOGS", value_delimiter = ',', value_name = "URL")]
+    pub catalogs: Vec<String>,
+    /// Do not download distribution files (titles and descriptions then
+    /// come from the catalog alone).
+    #[arg(long, env = "PIPPIN_SUP_NO_DISTRIBUTIONS")]
+    pub no_distributions: bool,
+    /// More CA certificates (PEM) to trust for catalog downloads (a mirror
+    /// with a private certificate).
+    #[arg(long, env = "PIPPIN_SUP_CATALOG_CA_FILE", value_name = "PEM")]
+    pub catalog_ca_file: Option<PathBuf>,
+    /// Catalog signing certificate, PEM (with --sign-key) [default: a
+    /// self-signed one made on first start in the data folder].
+    #[arg(long, env = "PIPPIN_SUP_SIGN_CERT", value_name = "PEM")]
+    pub sign_cert: Option<PathBuf>,
+    /// Private key of --sign-cert (RSA), PEM.
+    #[arg(long, env = "PIPPIN_SUP_SIGN_KEY", value_name = "PEM")]
+    pub sign_key: Option<PathBuf>,
+    /// TLS certificate chain of the HTTPS listener, PEM (with --tls-key)
+    /// [default: issued by a CA made in the data folder].
+    #[arg(long, env = "PIPPIN_SUP_TLS_CERT", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of --tls-cert, PEM.
+    #[arg(long, env = "PIPPIN_SUP_TLS_KEY", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// cm-proxy's base URL, to report publications to its admin API
+    /// (with --cm-proxy-token-file) [default: no reports].
+    #[arg(long, env = "PIPPIN_SUP_CM_PROXY_URL", value_name = "URL")]
+    pub cm_proxy_url: Option<String>,
+    /// File holding cm-proxy's admin API token.
+    #[arg(long, env = "PIPPIN_SUP_CM_PROXY_TOKEN_FILE", value_name = "FILE")]
+    pub cm_proxy_token_file: Option<PathBuf>,
+    /// CA certificate(s) cm-proxy's certificate must chain to (its ca.pem)
+    /// [default: the system's].
+    #[arg(long, env = "PIPPIN_SUP_CM_PROXY_CA_FILE", value_name = "PEM")]
+    pub cm_proxy_ca_file: Option<PathBuf>,
+    /// Log directory [default: ./logs].
+    #[arg(long, env = "PIPPIN_SUP_LOG_DIR", value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Log filter in RUST_LOG syntax [default: info].
+    #[arg(long, env = "PIPPIN_SUP_LOG_LEVEL", value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// Rotate the log file at this size in bytes [default: 1048576; 204800..4194304].
+    #[arg(long, env = "PIPPIN_SUP_LOG_MAX_BYTES", value_name = "BYTES")]
+    pub log_max_bytes: Option<u64>,
+    /// Log files to keep, the live one included [default: 10; 1..20].
+    #[arg(long, env = "PIPPIN_SUP_LOG_MAX_FILES", value_name = "N")]
+    pub log_max_files: Option<u32>,
+    /// Do not copy log lines to standard error.
+    #[arg(long, env = "PIPPIN_SUP_LOG_QUIET")]
+    pub log_quiet: bool,
+}
+
+/// Resolved logging settings.
+#[derive(Clone, Debug)]
+pub struct LogSettings {
+    /// Directory.
+    pub dir: PathBuf,
+    /// Filter.
+    pub level: String,
+    /// Size limit.
+    pub max_bytes: Option<u64>,
+    /// File count.
+    pub max_files: Option<u32>,
+    /// Copy to stderr.
+    pub stderr: bool,
+}
+
+impl ServeArgs {
+    /// Settings from defaults, the file, the environment and the flags.
+    pub fn settings(&self) -> anyhow::Result<(Settings, LogSettings)> {
+        let file = match &self.config {
+            Some(p) => FileConfig::load(p)?,
+            None => FileConfig::default(),
+        };
+        let overrides = Overrides {
+            listen: self.listen,
+            public_host: self.public_host.clone(),
+            data_dir: self.data_dir.clone(),
+            interval_secs: self.interval,
+            catalog_name: self.catalog_name.clone(),
+            catalogs: self.catalogs.clone(),
+            no_distributions: self.no_distributions,
+            sign_cert: self.sign_cert.clone(),
+            sign_key: self.sign_key.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            cm_proxy_url: self.cm_proxy_url.clone(),
+            cm_proxy_token_file: self.cm_proxy_token_file.clone(),
+            cm_proxy_ca_file: self.cm_proxy_ca_file.clone(),
+            catalog_ca_file: self.catalog_ca_file.clone(),
+        };
+        let settings = Settings::resolve(&file.sup, &overrides)?;
+        let log = LogSettings {
+            dir: self.log_dir.clone().or(file.log.dir).unwrap_or_else(|| PathBuf::from("./logs")),
+            level: self.log_level.clone().or(file.log.level).unwrap_or_else(|| "info".to_owned()),
+            max_bytes: self.log_max_bytes.or(file.log.max_bytes),
+            max_files: self.log_max_files.or(file.log.max_files),
+            stderr: !self.log_quiet,
+        };
+        Ok((settings, log))
+    }
+}
