@@ -49,6 +49,10 @@ fn sample_files() -> Vec<(&'static str, Vec<u8>)> {
         ("sub\\nested.txt", b"in a directory".repeat(100)),
         ("catalog.xml", xml(5_000_000)),
         ("random.bin", noise(5_000_000, 7)),
+        // Highly repetitive blocks: their Huffman trees are the kind some
+        // deflate encoders write in a form libmspack rejects.
+        ("repetitive.xml", b"<c/>".repeat(9000)),
+        ("zeros.bin", vec![0; 70_000]),
         ("tail.txt", b"last".to_vec()),
     ]
 }
