@@ -264,3 +264,117 @@ fn parses_5000_products_quickly() {
         assert!(t_gz.as_secs_f64() < 2.0, "{t_gz:?}");
     }
 }
+
+/// The generator's distribution files, read against its manifest.
+#[test]
+fn reads_generated_distributions() {
+    use wsus_publish::distribution::{CompareOp, Distribution, VersionSubject};
+
+    if !peers_ready("reads_generated_distributions") {
+        return;
+    }
+    let dir = test_support::tempdir();
+    let dists = dir.path().join("dists");
+    let dists_s = dists.to_string_lossy().into_owned();
+    let (xml, manifest) = generate(
+        dir.path(),
+        "with-dists",
+        &["--products", "1500", "--seed", "3", "--dist-dir", &dists_s],
+    );
+    let catalog = Catalog::parse(&xml).unwrap();
+    let (mut scripted, mut allowed, mut unconstrained, mut quoted, mut with_aux) = (0, 0, 0, 0, 0);
+    for p in products(&manifest) {
+        let key = p["key"].as_str().unwrap();
+        let data = std::fs::read(dists.join(format!("{key}.English.dist"))).unwrap();
+        let d = Distribution::parse(&data).unwrap_or_else(|e| panic!("{key}: {e}"));
+        assert_eq!(d.title(), p["title"].as_str(), "{key}");
+        assert_eq!(d.version(), p["version"].as_str(), "{key}");
+        if d.title().unwrap().contains('"') {
+            quoted += 1;
+        }
+        assert_eq!(
+            d.server_comment(),
+            Some(format!("Generated product {key}").as_str())
+        );
+        let sentence = p["sentence"].as_str().unwrap();
+        assert!(d.description_html().unwrap().contains(sentence), "{key}");
+        let text = d.description_text(2000).unwrap();
+        assert!(
+            text.starts_with(&format!(
+                "{sentence} It's recommended for all users & doesn't need a restart on \"supported\" Macs."
+            )),
+            "{key}: {text}"
+        );
+        assert!(!text.contains('<') && !text.contains("  ") && !text.contains("Lucida"));
+        let short = d.description_text(40).unwrap();
+        assert!(
+            short.chars().count() <= 40 && short.ends_with('…'),
+            "{short}"
+        );
+
+        let refs = p["pkg_refs"].as_array().unwrap();
+        assert_eq!(d.pkg_refs.len(), refs.len(), "{key}");
+        assert_eq!(d.choices[0].pkg_refs.len(), refs.len());
+        for (mine, theirs) in d.pkg_refs.iter().zip(refs) {
+            assert_eq!(mine.id, theirs["id"].as_str().unwrap());
+            assert_eq!(mine.version.as_deref(), theirs["version"].as_str());
+            assert_eq!(mine.install_kbytes, theirs["install_kbytes"].as_u64());
+            assert_eq!(mine.location.as_deref(), theirs["name"].as_str());
+        }
+        if let Some(product) = catalog.products.get(key) {
+            assert_eq!(product.packages.len(), d.pkg_refs.len());
+            if product.extended_meta_info.is_some() {
+                with_aux += 1;
+                let aux = d.auxinfo.as_ref().expect("auxinfo");
+                assert_eq!(
+                    aux.get("macOSProductVersion").and_then(|v| v.as_str()),
+                    p["version"].as_str()
+                );
+            }
+        }
+
+        let constraints: Vec<_> = d
+            .os_version_constraints()
+            .into_iter()
+            .map(|c| (c.subject, c.op, c.version))
+            .collect();
+        match (p["os_min"].as_str(), p["os_before"].as_str()) {
+            (Some(min), Some(before)) => {
+                assert_eq!(
+                    constraints,
+                    [
+                        (VersionSubject::RunningSystem, CompareOp::Ge, min.to_owned()),
+                        (
+                            VersionSubject::RunningSystem,
+                            CompareOp::Lt,
+                            before.to_owned()
+                        ),
+                    ],
+                    "{key}"
+                );
+                match p["os_style"].as_str() {
+                    Some("script") => {
+                        scripted += 1;
+                        assert_eq!(
+                            d.installation_check_script.as_deref(),
+                            Some("InstallationCheck()")
+                        );
+                        assert!(d.allowed_os_versions.is_empty());
+                    }
+                    _ => {
+                        allowed += 1;
+                        assert_eq!(d.allowed_os_versions.len(), 1);
+                    }
+                }
+            }
+            _ => {
+                unconstrained += 1;
+                assert!(constraints.is_empty(), "{key}: {constraints:?}");
+            }
+        }
+    }
+    assert!(
+        scripted > 100 && allowed > 100 && unconstrained > 100 && quoted > 100 && with_aux > 100,
+        "{scripted} {allowed} {unconstrained} {quoted} {with_aux}"
+    );
+}
