@@ -37,7 +37,10 @@ fn main() -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     for merged_product in merged.products.values() {
         let product = &merged_product.product;
-        let dist = args.dist_dir.as_deref().and_then(|d| read_distribution(d, &product.key));
+        let dist = args
+            .dist_dir
+            .as_deref()
+            .and_then(|d| read_distribution(d, &product.key));
         let facts = UpdateFacts::from_product(product, dist.as_ref());
         let title = (facts.title != product.key).then_some(facts.title.as_str());
         let post_date = product
@@ -64,7 +67,8 @@ fn read_catalogs(paths: &[PathBuf]) -> anyhow::Result<MergedCatalog> {
     let mut catalogs = Vec::new();
     for path in paths {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let catalog = Catalog::parse(&bytes).with_context(|| format!("parsing {}", path.display()))?;
+        let catalog =
+            Catalog::parse(&bytes).with_context(|| format!("parsing {}", path.display()))?;
         for w in &catalog.warnings {
             eprintln!("{}: {w}", path.display());
         }

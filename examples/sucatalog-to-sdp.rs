@@ -54,7 +54,8 @@ fn main() -> anyhow::Result<()> {
     let mut catalogs = Vec::new();
     for path in &args.catalogs {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let catalog = Catalog::parse(&bytes).with_context(|| format!("parsing {}", path.display()))?;
+        let catalog =
+            Catalog::parse(&bytes).with_context(|| format!("parsing {}", path.display()))?;
         for w in &catalog.warnings {
             eprintln!("{}: {w}", path.display());
         }
@@ -66,7 +67,10 @@ fn main() -> anyhow::Result<()> {
         .values()
         .map(|m| {
             let p = &m.product;
-            let dist = args.dist_dir.as_deref().and_then(|d| distribution(d, &p.key));
+            let dist = args
+                .dist_dir
+                .as_deref()
+                .and_then(|d| distribution(d, &p.key));
             UpdateFacts::from_product(p, dist.as_ref())
         })
         .collect();
@@ -79,7 +83,11 @@ fn main() -> anyhow::Result<()> {
     let inner = match &args.inner_name {
         Some(n) => n.clone(),
         None => {
-            let stem = args.out.file_stem().and_then(|s| s.to_str()).unwrap_or("catalog");
+            let stem = args
+                .out
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("catalog");
             format!("{stem}.xml")
         }
     };
@@ -87,18 +95,26 @@ fn main() -> anyhow::Result<()> {
     if args.sign_cert.is_some() {
         builder.authenticode_reserve();
     }
-    builder.add_file(&inner, xml.as_slice(), time::PrimitiveDateTime::new(now.date(), now.time()))?;
+    builder.add_file(
+        &inner,
+        xml.as_slice(),
+        time::PrimitiveDateTime::new(now.date(), now.time()),
+    )?;
     let mut cab = builder.build()?;
     let mut signer_subject = None;
     if let (Some(cert), Some(key)) = (&args.sign_cert, &args.sign_key) {
-        let cert_pem = std::fs::read_to_string(cert).with_context(|| format!("reading {}", cert.display()))?;
-        let key_pem = std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?;
-        let signer = Signer::from_pem(&cert_pem, &key_pem)?;
+        let cert_pem =
+            std::fs::read_to_string(cert).with_context(|| format!("reading {}", cert.display()))?;
+        let key_pem =
+            std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?;
+        let signer = Signer::from_pem(cert_pem.as_bytes(), key_pem.as_bytes())?;
         cab = sign_cab(&cab, &signer)?;
         let verified = verify_cab(&cab)?;
         signer_subject = Some(format!("{verified:?}"));
     } else {
-        eprintln!("warning: the cabinet is not signed (give --sign-cert and --sign-key); ConfigMgr refuses unsigned catalogs");
+        eprintln!(
+            "warning: the cabinet is not signed (give --sign-cert and --sign-key); ConfigMgr refuses unsigned catalogs"
+        );
     }
     std::fs::write(&args.out, &cab).with_context(|| format!("writing {}", args.out.display()))?;
     let s = publication.summary;

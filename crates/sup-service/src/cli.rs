@@ -34,7 +34,12 @@ pub struct ServeArgs {
     /// An Apple catalog to publish, as URL or OS=URL; repeat for several.
     /// Replaces the configured list [default: Apple's catalogs for macOS
     /// 26, 15 and 14].
-    #[arg(long = "catalog", env = "PIPPIN_SUP_CATALOGS", value_delimiter = ',', value_name = "URL")]
+    #[arg(
+        long = "catalog",
+        env = "PIPPIN_SUP_CATALOGS",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
     pub catalogs: Vec<String>,
     /// Do not download distribution files (titles and descriptions then
     /// come from the catalog alone).
@@ -127,8 +132,16 @@ impl ServeArgs {
         };
         let settings = Settings::resolve(&file.sup, &overrides)?;
         let log = LogSettings {
-            dir: self.log_dir.clone().or(file.log.dir).unwrap_or_else(|| PathBuf::from("./logs")),
-            level: self.log_level.clone().or(file.log.level).unwrap_or_else(|| "info".to_owned()),
+            dir: self
+                .log_dir
+                .clone()
+                .or(file.log.dir)
+                .unwrap_or_else(|| PathBuf::from("./logs")),
+            level: self
+                .log_level
+                .clone()
+                .or(file.log.level)
+                .unwrap_or_else(|| "info".to_owned()),
             max_bytes: self.log_max_bytes.or(file.log.max_bytes),
             max_files: self.log_max_files.or(file.log.max_files),
             stderr: !self.log_quiet,

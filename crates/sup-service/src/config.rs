@@ -295,7 +295,10 @@ impl Settings {
             catalog_ca_file: None,
             catalogs: DEFAULT_CATALOGS
                 .iter()
-                .map(|(os, url)| CatalogSource { os: (*os).to_owned(), url: (*url).to_owned() })
+                .map(|(os, url)| CatalogSource {
+                    os: (*os).to_owned(),
+                    url: (*url).to_owned(),
+                })
                 .collect(),
             tls: None,
             signing: None,
@@ -344,16 +347,24 @@ impl Settings {
                 .iter()
                 .enumerate()
                 .map(|(i, spec)| match spec.split_once('=') {
-                    Some((os, url)) if !os.contains('/') => {
-                        CatalogSource { os: os.to_owned(), url: url.to_owned() }
-                    }
-                    _ => CatalogSource { os: format!("catalog-{}", i + 1), url: spec.clone() },
+                    Some((os, url)) if !os.contains('/') => CatalogSource {
+                        os: os.to_owned(),
+                        url: url.to_owned(),
+                    },
+                    _ => CatalogSource {
+                        os: format!("catalog-{}", i + 1),
+                        url: spec.clone(),
+                    },
                 })
                 .collect();
         } else if let Some(list) = &file.catalogs {
             s.catalogs = list.clone();
         }
-        s.tls = pair("tls", pick(&o.tls_cert, &file.tls.cert), pick(&o.tls_key, &file.tls.key))?;
+        s.tls = pair(
+            "tls",
+            pick(&o.tls_cert, &file.tls.cert),
+            pick(&o.tls_key, &file.tls.key),
+        )?;
         s.signing = pair(
             "signing",
             pick(&o.sign_cert, &file.signing.cert),
@@ -379,7 +390,9 @@ impl Settings {
         if name.is_empty()
             || name.len() > 64
             || name.starts_with('.')
-            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         {
             return Err(ConfigError::CatalogName(name.clone()));
         }
@@ -400,10 +413,10 @@ impl Settings {
         if self.max_catalog_bytes == 0 {
             return Err(ConfigError::Zero("max_catalog_bytes"));
         }
-        if let Some(c) = &self.cm_proxy {
-            if pippin_http_client::check_base_url(&c.url).is_err() {
-                return Err(ConfigError::CmProxyUrl(c.url.clone()));
-            }
+        if let Some(c) = &self.cm_proxy
+            && pippin_http_client::check_base_url(&c.url).is_err()
+        {
+            return Err(ConfigError::CmProxyUrl(c.url.clone()));
         }
         Ok(())
     }
@@ -415,7 +428,11 @@ impl Settings {
         } else {
             self.public_host.clone()
         };
-        format!("https://{host}:{}/catalogs/{}.cab", self.listen.port(), self.catalog_name)
+        format!(
+            "https://{host}:{}/catalogs/{}.cab",
+            self.listen.port(),
+            self.catalog_name
+        )
     }
 }
 
@@ -436,7 +453,11 @@ fn host_name() -> String {
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .unwrap_or_default();
     let name = name.trim();
-    if name.is_empty() { "localhost".to_owned() } else { name.to_owned() }
+    if name.is_empty() {
+        "localhost".to_owned()
+    } else {
+        name.to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -477,35 +498,62 @@ mod tests {
             "#,
         );
         let s = Settings::resolve(&file.sup, &Overrides::default()).unwrap();
-        assert_eq!(s.catalog_url(), "https://sup.example.test:9443/catalogs/apple.cab");
-        assert_eq!(s.catalogs, [CatalogSource { os: "15".into(), url: "https://mirror.example.test/15.sucatalog".into() }]);
+        assert_eq!(
+            s.catalog_url(),
+            "https://sup.example.test:9443/catalogs/apple.cab"
+        );
+        assert_eq!(
+            s.catalogs,
+            [CatalogSource {
+                os: "15".into(),
+                url: "https://mirror.example.test/15.sucatalog".into()
+            }]
+        );
         assert!(!s.fetch_distributions);
-        assert_eq!(s.cm_proxy.as_ref().unwrap().token_file, PathBuf::from("/etc/pippin/token"));
+        assert_eq!(
+            s.cm_proxy.as_ref().unwrap().token_file,
+            PathBuf::from("/etc/pippin/token")
+        );
 
         let o = Overrides {
             interval_secs: Some(120),
-            catalogs: vec!["14=http://127.0.0.1:1/a".into(), "http://127.0.0.1:1/b".into()],
+            catalogs: vec![
+                "14=http://127.0.0.1:1/a".into(),
+                "http://127.0.0.1:1/b".into(),
+            ],
             ..Overrides::default()
         };
         let s = Settings::resolve(&file.sup, &o).unwrap();
         assert_eq!(s.interval, Duration::from_secs(120));
         assert_eq!(s.catalogs[0].os, "14");
-        assert_eq!(s.catalogs[1], CatalogSource { os: "catalog-2".into(), url: "http://127.0.0.1:1/b".into() });
+        assert_eq!(
+            s.catalogs[1],
+            CatalogSource {
+                os: "catalog-2".into(),
+                url: "http://127.0.0.1:1/b".into()
+            }
+        );
     }
 
     #[test]
     fn refusals() {
         let bad = |text: &str| {
             let f = parse(text);
-            Settings::resolve(&f.sup, &Overrides::default()).unwrap_err().to_string()
+            Settings::resolve(&f.sup, &Overrides::default())
+                .unwrap_err()
+                .to_string()
         };
         assert!(bad("[sup]\ncatalog_name = \"../x\"").contains("catalog_name"));
         assert!(bad("[sup]\ninterval_secs = 5").contains("interval_secs"));
         assert!(bad("[sup]\ncatalogs = []").contains("no Apple catalogs"));
-        assert!(bad("[[sup.catalogs]]\nos = \"x\"\nurl = \"http://apple.com/x\"").contains("https"));
+        assert!(
+            bad("[[sup.catalogs]]\nos = \"x\"\nurl = \"http://apple.com/x\"").contains("https")
+        );
         assert!(bad("[sup.signing]\ncert = \"a.pem\"").contains("both"));
         assert!(bad("[sup.cm_proxy]\nurl = \"https://cm:8760\"").contains("token_file"));
-        assert!(bad("[sup.cm_proxy]\nurl = \"http://cm:8760\"\ntoken_file = \"t\"").contains("https"));
+        assert!(
+            bad("[sup.cm_proxy]\nurl = \"http://cm:8760\"\ntoken_file = \"t\"").contains("https")
+        );
         assert!(
             pippin_service::parse_toml::<FileConfig>("[sup]\nbogus = 1", Path::new("t.toml"))
                 .is_err()

@@ -59,12 +59,18 @@ pub struct Shared {
 impl Shared {
     /// Replaces the served catalog.
     pub fn set_current(&self, served: Served) {
-        let mut slot = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut slot = self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *slot = Some(Arc::new(served));
     }
 
     fn current(&self) -> Option<Arc<Served>> {
-        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -85,7 +91,10 @@ async fn catalog_file(
     let name = &shared.catalog_name;
     if file.strip_suffix(".cer") == Some(name.as_str()) {
         return (
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/pkix-cert"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/pkix-cert"),
+            )],
             shared.signing_cert.clone(),
         )
             .into_response();
@@ -103,7 +112,10 @@ async fn catalog_file(
     };
     let etag = format!("\"{}\"", served.sha256);
     let last_modified = httpdate::fmt_http_date(served.built_at);
-    let not_modified = match headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+    let not_modified = match headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
         Some(tags) => tags.split(',').any(|t| {
             let t = t.trim();
             t == "*" || t.trim_start_matches("W/") == etag
@@ -143,12 +155,16 @@ async fn catalog_file(
 }
 
 async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
-    let status = StatusCode::from_u16(shared.health.http_status())
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let report = shared.health.report();
+    let status =
+        StatusCode::from_u16(report.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        shared.health.to_json(),
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        report.to_json(),
     )
         .into_response()
 }

@@ -30,6 +30,7 @@ pub mod signing;
 pub mod state;
 pub mod sync;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
@@ -93,11 +94,23 @@ impl Running {
         if signing.created {
             tracing::warn!(subject = %signing.subject, "made a new catalog signing certificate; approve it in ConfigMgr when subscribing (download it from /catalogs/<name>.cer)");
         }
-        let reporter = settings.cm_proxy.as_ref().map(report::Reporter::new).transpose()?;
+        let reporter = settings
+            .cm_proxy
+            .as_ref()
+            .map(report::Reporter::new)
+            .transpose()?;
         let metrics = pippin_service::Metrics::new();
-        let downloads = metrics.counter("pippin_sup_catalog_downloads_total", "Signed catalogs served", &[])?;
+        let downloads = metrics.counter(
+            "pippin_sup_catalog_downloads_total",
+            "Signed catalogs served",
+            &[],
+        )?;
         let health = pippin_service::Health::new();
-        health.set("catalog", pippin_service::HealthStatus::Down, "no catalog published yet");
+        health.set(
+            "catalog",
+            pippin_service::HealthStatus::Down,
+            "no catalog published yet",
+        );
         let shared = Arc::new(Shared {
             catalog_name: settings.catalog_name.clone(),
             current: RwLock::new(None),
@@ -106,12 +119,26 @@ impl Running {
             metrics,
             downloads,
         });
-        let syncer = Arc::new(Syncer::new(settings.clone(), data, signing, reporter, shared.clone())?);
+        let syncer = Arc::new(Syncer::new(
+            settings.clone(),
+            data,
+            signing,
+            reporter,
+            shared.clone(),
+        )?);
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
         let local_addr = listener.local_addr()?;
-        Ok(Self { listener, tls, shared, syncer, settings, local_addr, ca_pem })
+        Ok(Self {
+            listener,
+            tls,
+            shared,
+            syncer,
+            settings,
+            local_addr,
+            ca_pem,
+        })
     }
 
     /// The bound address.
@@ -147,13 +174,17 @@ impl Running {
     }
 
     /// Serves and synchronises until `shutdown` resolves.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let sync = {
             let mut rx = stop_rx.clone();
             let syncer = self.syncer.clone();
             tokio::spawn(async move {
-                syncer.run(async move { let _ = rx.wait_for(|s| *s).await; }).await;
+                syncer
+                    .run(async move {
+                        let _ = rx.wait_for(|s| *s).await;
+                    })
+                    .await;
             })
         };
         let router = http::router(self.shared.clone());

@@ -27,7 +27,9 @@ struct Cli {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let (settings, log) = cli.serve.settings()?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let mut config = pippin_service::LogConfig::new(log.dir, "sup-service");
         if let Some(v) = log.max_bytes {

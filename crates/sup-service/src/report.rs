@@ -21,7 +21,9 @@ pub struct Reporter {
 
 impl std::fmt::Debug for Reporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reporter").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("Reporter")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -32,7 +34,11 @@ impl Reporter {
             .with_context(|| format!("reading the cm-proxy token {}", target.token_file.display()))?
             .trim()
             .to_owned();
-        anyhow::ensure!(!token.is_empty(), "the cm-proxy token file {} is empty", target.token_file.display());
+        anyhow::ensure!(
+            !token.is_empty(),
+            "the cm-proxy token file {} is empty",
+            target.token_file.display()
+        );
         let mut config = HttpsConfig::default();
         if let Some(ca) = &target.ca_file {
             let pem = std::fs::read_to_string(ca)
@@ -40,7 +46,9 @@ impl Reporter {
             // Only cm-proxy's own CA is trusted for this link.
             config.trust_anchors_pem(pem);
         }
-        config.connect_timeout(Duration::from_secs(10)).request_timeout(Duration::from_secs(30));
+        config
+            .connect_timeout(Duration::from_secs(10))
+            .request_timeout(Duration::from_secs(30));
         let base = pippin_http_client::check_base_url(&target.url)?;
         Ok(Self {
             client: HttpsClient::new(&config)?,
@@ -71,7 +79,10 @@ impl Reporter {
         });
         let request = http::Request::post(&self.url)
             .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::AUTHORIZATION, format!("Bearer {}", self.token.expose()))
+            .header(
+                http::header::AUTHORIZATION,
+                format!("Bearer {}", self.token.expose()),
+            )
             .body(serde_json::to_vec(&body)?)?;
         let response = self.client.send(request).await?;
         let status = response.status();
@@ -80,8 +91,14 @@ impl Reporter {
             status == http::StatusCode::CREATED,
             "cm-proxy answered HTTP {}: {}",
             status.as_u16(),
-            answer.get("error").and_then(|e| e.as_str()).unwrap_or("(no detail)")
+            answer
+                .get("error")
+                .and_then(|e| e.as_str())
+                .unwrap_or("(no detail)")
         );
-        answer.get("id").and_then(serde_json::Value::as_i64).context("cm-proxy's answer has no id")
+        answer
+            .get("id")
+            .and_then(serde_json::Value::as_i64)
+            .context("cm-proxy's answer has no id")
     }
 }

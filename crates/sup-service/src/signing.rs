@@ -77,7 +77,8 @@ pub fn load_or_create(
         let key_pem = sealer
             .open(CONTEXT, sealed.trim())
             .with_context(|| format!("opening {} with {}", key_path.display(), MASTER_KEY_FILE))?;
-        let key_pem = String::from_utf8(key_pem).context("the sealed signing key is not PEM")?;
+        let key_pem = String::from_utf8(key_pem.expose().clone())
+            .context("the sealed signing key is not PEM")?;
         let id = identity(&cert_pem, &key_pem, false)?;
         if !near_end(&id.cert_der, now) {
             return Ok(id);
@@ -94,11 +95,20 @@ pub fn load_or_create(
 }
 
 fn identity(cert_pem: &str, key_pem: &str, created: bool) -> anyhow::Result<SigningIdentity> {
-    let signer = Signer::from_pem(cert_pem, key_pem).context("loading the signing identity")?;
+    let signer = Signer::from_pem(cert_pem.as_bytes(), key_pem.as_bytes())
+        .context("loading the signing identity")?;
     let ders = pippin_service::pem_to_ders(cert_pem)?;
-    let cert_der = ders.into_iter().next().context("no certificate in the signing PEM")?;
+    let cert_der = ders
+        .into_iter()
+        .next()
+        .context("no certificate in the signing PEM")?;
     let subject = subject_of(&cert_der);
-    Ok(SigningIdentity { signer, cert_der, subject, created })
+    Ok(SigningIdentity {
+        signer,
+        cert_der,
+        subject,
+        created,
+    })
 }
 
 /// The subject of a DER certificate, as text.
@@ -111,21 +121,30 @@ pub fn subject_of(der: &[u8]) -> String {
 
 fn near_end(der: &[u8], now: SystemTime) -> bool {
     use der::Decode as _;
-    let Ok(cert) = x509_cert::Certificate::from_der(der) else { return true };
+    let Ok(cert) = x509_cert::Certificate::from_der(der) else {
+        return true;
+    };
     let end = cert.tbs_certificate().validity().not_after.to_system_time();
-    end.duration_since(now).map_or(true, |left| left < RENEW_BEFORE)
+    end.duration_since(now)
+        .map_or(true, |left| left < RENEW_BEFORE)
 }
 
 /// A self-signed code-signing certificate and its key, PEM.
 fn generate(common_name: &str, now: SystemTime) -> anyhow::Result<(String, String)> {
     let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-    let key = rsa::RsaPrivateKey::new(&mut rng, 3072).context("generating the signing key")?;
-    let key_pem = key.to_pkcs8_pem(LineEnding::LF).context("encoding the signing key")?;
+    let key = rsa::PrivateKey::new(&mut rng, 3072).context("generating the signing key")?;
+    let key_pem = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .context("encoding the signing key")?;
     let key_pair = rcgen::KeyPair::from_pem(&key_pem).context("loading the signing key")?;
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(rcgen::DnType::CommonName, common_name);
-    params.distinguished_name.push(rcgen::DnType::OrganizationName, "Pippin");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "Pippin");
     params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::CodeSigning];
     let start = time::OffsetDateTime::from(now) - time::Duration::hours(1);
@@ -135,6 +154,8 @@ fn generate(common_name: &str, now: SystemTime) -> anyhow::Result<(String, Strin
     getrandom::fill(&mut serial).context("random serial number")?;
     serial[0] &= 0x7f;
     params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
-    let cert = params.self_signed(&key_pair).context("signing the certificate")?;
+    let cert = params
+        .self_signed(&key_pair)
+        .context("signing the certificate")?;
     Ok((cert.pem(), key_pem.to_string()))
 }

@@ -52,7 +52,10 @@ pub struct SourceState {
 impl SourceState {
     /// The validators to send.
     pub fn validators(&self) -> Validators {
-        Validators { etag: self.etag.clone(), last_modified: self.last_modified.clone() }
+        Validators {
+            etag: self.etag.clone(),
+            last_modified: self.last_modified.clone(),
+        }
     }
 }
 
@@ -90,7 +93,9 @@ impl DataDir {
             let dir = root.join(sub);
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        Ok(Self { root: root.to_path_buf() })
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
     }
 
     /// The root.
@@ -158,11 +163,15 @@ impl DataDir {
     }
 
     fn catalog_path(&self, url: &str) -> PathBuf {
-        self.root.join("cache/catalogs").join(format!("{}.sucatalog", url_hash(url)))
+        self.root
+            .join("cache/catalogs")
+            .join(format!("{}.sucatalog", url_hash(url)))
     }
 
     fn distribution_path(&self, url: &str) -> PathBuf {
-        self.root.join("cache/distributions").join(format!("{}.dist", url_hash(url)))
+        self.root
+            .join("cache/distributions")
+            .join(format!("{}.dist", url_hash(url)))
     }
 }
 
@@ -192,12 +201,19 @@ mod tests {
         let mut state = State::default();
         state.sources.insert(
             "https://a/x".into(),
-            SourceState { etag: Some("\"e\"".into()), products: 3, ..SourceState::default() },
+            SourceState {
+                etag: Some("\"e\"".into()),
+                products: 3,
+                ..SourceState::default()
+            },
         );
         data.save_state(&state).unwrap();
         let back = data.load_state();
         assert_eq!(back.sources["https://a/x"].etag.as_deref(), Some("\"e\""));
-        assert_eq!(back.sources["https://a/x"].validators().etag.as_deref(), Some("\"e\""));
+        assert_eq!(
+            back.sources["https://a/x"].validators().etag.as_deref(),
+            Some("\"e\"")
+        );
 
         std::fs::write(dir.path().join("state.json"), b"{not json").unwrap();
         assert!(data.load_state().sources.is_empty());
@@ -211,8 +227,14 @@ mod tests {
         assert_eq!(data.cached_catalog("https://a/x"), None);
         data.cache_catalog("https://a/x", b"one").unwrap();
         data.cache_distribution("https://a/x", b"two").unwrap();
-        assert_eq!(data.cached_catalog("https://a/x").as_deref(), Some(&b"one"[..]));
-        assert_eq!(data.cached_distribution("https://a/x").as_deref(), Some(&b"two"[..]));
+        assert_eq!(
+            data.cached_catalog("https://a/x").as_deref(),
+            Some(&b"one"[..])
+        );
+        assert_eq!(
+            data.cached_distribution("https://a/x").as_deref(),
+            Some(&b"two"[..])
+        );
         assert_eq!(data.cached_catalog("https://a/y"), None);
     }
 }

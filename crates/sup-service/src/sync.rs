@@ -16,6 +16,7 @@
 //! 6. reports the publication to cm-proxy (again at the next cycle if
 //!    cm-proxy could not be reached).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -111,18 +112,38 @@ impl Syncer {
                         sha256: published.cab_sha256.clone(),
                         built_at,
                     });
-                    shared.health.set("catalog", pippin_service::HealthStatus::Ok, "published");
+                    shared
+                        .health
+                        .set("catalog", pippin_service::HealthStatus::Ok, "published");
                 }
-                _ => warn!("the published catalog is missing or differs from the state file; it is rebuilt at the first cycle"),
+                _ => warn!(
+                    "the published catalog is missing or differs from the state file; it is rebuilt at the first cycle"
+                ),
             }
         }
         let m = &shared.metrics;
         let metrics = SyncMetrics {
             cycles: m.counter("pippin_sup_cycles_total", "Synchronisation cycles run", &[])?,
-            failures: m.counter("pippin_sup_cycle_failures_total", "Cycles that published nothing because of an error", &[])?,
-            publications: m.counter("pippin_sup_publications_total", "Signed catalogs published", &[])?,
-            products: m.gauge("pippin_sup_products", "Products in Apple's catalogs at the last cycle", &[])?,
-            last_success: m.gauge("pippin_sup_last_success_timestamp_seconds", "When a cycle last succeeded", &[])?,
+            failures: m.counter(
+                "pippin_sup_cycle_failures_total",
+                "Cycles that published nothing because of an error",
+                &[],
+            )?,
+            publications: m.counter(
+                "pippin_sup_publications_total",
+                "Signed catalogs published",
+                &[],
+            )?,
+            products: m.gauge(
+                "pippin_sup_products",
+                "Products in Apple's catalogs at the last cycle",
+                &[],
+            )?,
+            last_success: m.gauge(
+                "pippin_sup_last_success_timestamp_seconds",
+                "When a cycle last succeeded",
+                &[],
+            )?,
         };
         Ok(Self {
             settings,
@@ -138,13 +159,16 @@ impl Syncer {
 
     /// Runs cycles until `shutdown` resolves: one now, then one per
     /// interval (after a failed cycle, again within ten minutes).
-    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+    pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
             let wait = match self.cycle().await {
                 Ok(_) => self.settings.interval,
                 Err(e) => {
-                    warn!(error = format!("{e:#}"), "catalog cycle failed; the last good catalog stays published");
+                    warn!(
+                        error = format!("{e:#}"),
+                        "catalog cycle failed; the last good catalog stays published"
+                    );
                     self.settings.interval.min(Duration::from_secs(600))
                 }
             };
@@ -161,14 +185,24 @@ impl Syncer {
         let result = self.cycle_inner().await;
         match &result {
             Ok(report) => {
-                let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+                let now = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .unwrap_or_default();
                 self.metrics.last_success.set(now.as_secs_f64());
                 self.metrics.products.set(report.summary.products as f64);
-                self.shared.health.set("sync", pippin_service::HealthStatus::Ok, "last cycle succeeded");
+                self.shared.health.set(
+                    "sync",
+                    pippin_service::HealthStatus::Ok,
+                    "last cycle succeeded",
+                );
             }
             Err(e) => {
                 self.metrics.failures.inc();
-                self.shared.health.set("sync", pippin_service::HealthStatus::Degraded, format!("last cycle failed: {e}"));
+                self.shared.health.set(
+                    "sync",
+                    pippin_service::HealthStatus::Degraded,
+                    format!("last cycle failed: {e}"),
+                );
             }
         }
         result
@@ -184,7 +218,9 @@ impl Syncer {
         let mut failed_sources = 0;
         for source in &self.settings.catalogs {
             let previous = state.sources.get(&source.url).cloned().unwrap_or_default();
-            let (catalog, source_state) = self.check_source(source, previous, now.unix_timestamp()).await;
+            let (catalog, source_state) = self
+                .check_source(source, previous, now.unix_timestamp())
+                .await;
             if source_state.last_error.is_some() {
                 failed_sources += 1;
             }
@@ -231,9 +267,10 @@ impl Syncer {
         let summary = publication.summary;
         state.ledger = publication.ledger;
         let name = self.settings.catalog_name.clone();
-        let unchanged = state.published.as_ref().is_some_and(|p| {
-            p.xml_sha256 == xml_sha256 && self.data.cab_path(&name).exists()
-        });
+        let unchanged = state
+            .published
+            .as_ref()
+            .is_some_and(|p| p.xml_sha256 == xml_sha256 && self.data.cab_path(&name).exists());
 
         let mut changed = false;
         if !unchanged {
@@ -245,11 +282,17 @@ impl Syncer {
                 let mut builder = wsus_publish::cab::CabBuilder::new();
                 builder.authenticode_reserve();
                 builder
-                    .add_file(&inner_name, xml_for_cab, time::PrimitiveDateTime::new(now.date(), now.time()))
+                    .add_file(
+                        &inner_name,
+                        xml_for_cab,
+                        time::PrimitiveDateTime::new(now.date(), now.time()),
+                    )
                     .context("packing the catalog")?;
                 let cab = builder.build().context("packing the catalog")?;
-                let signed = wsus_publish::authenticode::sign_cab(&cab, &signer).context("signing the catalog")?;
-                wsus_publish::authenticode::verify_cab(&signed).context("checking the signature just made")?;
+                let signed = wsus_publish::authenticode::sign_cab(&cab, &signer)
+                    .context("signing the catalog")?;
+                wsus_publish::authenticode::verify_cab(&signed)
+                    .context("checking the signature just made")?;
                 Ok(signed)
             })
             .await??;
@@ -272,7 +315,9 @@ impl Syncer {
                 sha256: cab_sha256,
                 built_at: SystemTime::from(now),
             });
-            self.shared.health.set("catalog", pippin_service::HealthStatus::Ok, "published");
+            self.shared
+                .health
+                .set("catalog", pippin_service::HealthStatus::Ok, "published");
             self.metrics.publications.inc();
             changed = true;
             info!(
@@ -286,34 +331,48 @@ impl Syncer {
                 "published a new signed catalog"
             );
         } else {
-            info!(products = summary.products, "Apple's catalogs are unchanged; the served catalog stays");
+            info!(
+                products = summary.products,
+                "Apple's catalogs are unchanged; the served catalog stays"
+            );
         }
         self.data.save_state(&state)?;
 
         // 6. Report.
-        if let (Some(reporter), Some(published)) = (&self.reporter, state.published.clone()) {
-            if !published.reported {
-                let detail = json!({
-                    "signer": self.signing.subject,
-                    "sources": self.settings.catalogs.iter().map(|s| {
-                        let st = state.sources.get(&s.url).cloned().unwrap_or_default();
-                        json!({"os": s.os, "url": s.url, "etag": st.etag, "products": st.products, "error": st.last_error})
-                    }).collect::<Vec<_>>(),
-                    "without_distribution": summary.without_distribution,
-                });
-                match reporter.report(&self.settings.catalog_url(), &published, detail).await {
-                    Ok(id) => {
-                        info!(id, "publication reported to cm-proxy");
-                        if let Some(p) = state.published.as_mut() {
-                            p.reported = true;
-                        }
-                        self.data.save_state(&state)?;
+        if let (Some(reporter), Some(published)) = (&self.reporter, state.published.clone())
+            && !published.reported
+        {
+            let detail = json!({
+                "signer": self.signing.subject,
+                "sources": self.settings.catalogs.iter().map(|s| {
+                    let st = state.sources.get(&s.url).cloned().unwrap_or_default();
+                    json!({"os": s.os, "url": s.url, "etag": st.etag, "products": st.products, "error": st.last_error})
+                }).collect::<Vec<_>>(),
+                "without_distribution": summary.without_distribution,
+            });
+            match reporter
+                .report(&self.settings.catalog_url(), &published, detail)
+                .await
+            {
+                Ok(id) => {
+                    info!(id, "publication reported to cm-proxy");
+                    if let Some(p) = state.published.as_mut() {
+                        p.reported = true;
                     }
-                    Err(e) => warn!(error = format!("{e:#}"), "cannot report the publication to cm-proxy; trying again at the next cycle"),
+                    self.data.save_state(&state)?;
                 }
+                Err(e) => warn!(
+                    error = format!("{e:#}"),
+                    "cannot report the publication to cm-proxy; trying again at the next cycle"
+                ),
             }
         }
-        Ok(CycleReport { changed, summary, failed_sources, published: state.published.clone() })
+        Ok(CycleReport {
+            changed,
+            summary,
+            failed_sources,
+            published: state.published.clone(),
+        })
     }
 
     /// Checks one catalog: its parsed content (new or cached) and its new
@@ -324,7 +383,11 @@ impl Syncer {
         previous: SourceState,
         now: i64,
     ) -> (Option<Catalog>, SourceState) {
-        let mut next = SourceState { checked_at: Some(now), last_error: None, ..previous.clone() };
+        let mut next = SourceState {
+            checked_at: Some(now),
+            last_error: None,
+            ..previous.clone()
+        };
         let cached = || -> Option<Catalog> {
             let body = self.data.cached_catalog(&source.url)?;
             parse_catalog(&body, self.settings.max_catalog_bytes).ok()
@@ -340,7 +403,8 @@ impl Syncer {
                 debug!(os = %source.os, "catalog not modified");
                 let catalog = cached();
                 if catalog.is_none() {
-                    next.last_error = Some("not modified, but the cached copy is unreadable".to_owned());
+                    next.last_error =
+                        Some("not modified, but the cached copy is unreadable".to_owned());
                     next.etag = None;
                     next.last_modified = None;
                 }
@@ -391,8 +455,14 @@ impl Syncer {
         let mut downloads = Vec::new();
         let mut failed = 0usize;
         for (i, product) in products.iter().enumerate() {
-            let Some((_, url)) = product.preferred_distribution("English") else { continue };
-            match self.data.cached_distribution(url).map(|b| Distribution::parse(&b)) {
+            let Some((_, url)) = product.preferred_distribution("English") else {
+                continue;
+            };
+            match self
+                .data
+                .cached_distribution(url)
+                .map(|b| Distribution::parse(&b))
+            {
                 Some(Ok(d)) => out[i] = Some(d),
                 _ => downloads.push((i, url.to_owned())),
             }
@@ -437,13 +507,19 @@ impl Syncer {
             }
         }
         if failed > 0 {
-            warn!(failed, "distribution files could not be read; those products are published under their product key and catalog data");
+            warn!(
+                failed,
+                "distribution files could not be read; those products are published under their product key and catalog data"
+            );
         }
         out
     }
 }
 
-fn parse_catalog(body: &[u8], max_bytes: usize) -> Result<Catalog, wsus_publish::catalog::CatalogError> {
+fn parse_catalog(
+    body: &[u8],
+    max_bytes: usize,
+) -> Result<Catalog, wsus_publish::catalog::CatalogError> {
     let mut limits = CatalogLimits::default();
     limits.max_input_len(max_bytes.min(limits.max_input_len.max(max_bytes)));
     Catalog::parse_with(body, &limits)

@@ -60,10 +60,9 @@ pub struct UpdateFacts {
     pub version: Option<String>,
     /// What it is, plain text.
     pub description: String,
-    /// Lowest macOS version it installs on.
-    pub os_min: Option<String>,
-    /// macOS version it stops installing on.
-    pub os_before: Option<String>,
+    /// What it requires of the macOS version: (operator, version) with
+    /// the operators of [`Rule::os_version`] (`>=`, `<`, ...).
+    pub os_checks: Vec<(String, String)>,
     /// Package receipts (identifier, version) that show it installed.
     pub receipts: Vec<(String, String)>,
     /// Apple's packages that carry it.
@@ -84,8 +83,7 @@ impl UpdateFacts {
             title: product_key.to_owned(),
             version: None,
             description: String::new(),
-            os_min: None,
-            os_before: None,
+            os_checks: Vec::new(),
             receipts: Vec::new(),
             files: Vec::new(),
             installer: false,
@@ -109,7 +107,12 @@ impl UpdateFacts {
             .iter()
             .filter_map(|p| {
                 let sha1 = p.digest?;
-                let file_name = p.url.rsplit('/').next().filter(|n| !n.is_empty())?.to_owned();
+                let file_name = p
+                    .url
+                    .rsplit('/')
+                    .next()
+                    .filter(|n| !n.is_empty())?
+                    .to_owned();
                 Some(OriginFile {
                     file_name,
                     origin_uri: p.url.clone(),
@@ -127,12 +130,20 @@ impl UpdateFacts {
             if let Some(version) = dist.version().filter(|v| !v.trim().is_empty()) {
                 facts.version = Some(version.trim().to_owned());
             }
-            facts.description = dist.description_text(MAX_DESCRIPTION_CHARS);
-            let (min, before) = dist.os_version_bounds();
-            facts.os_min = min;
-            facts.os_before = before;
+            facts.description = dist
+                .description_text(MAX_DESCRIPTION_CHARS)
+                .unwrap_or_default();
+            for c in dist.os_version_constraints() {
+                let check = (
+                    c.op.as_str().replace("==", "=").replace("!=", "<>"),
+                    c.version,
+                );
+                if !facts.os_checks.contains(&check) {
+                    facts.os_checks.push(check);
+                }
+            }
             facts.receipts = dist
-                .pkg_refs()
+                .pkg_refs
                 .iter()
                 .filter_map(|r| Some((r.id.clone(), r.version.clone()?)))
                 .collect();
@@ -241,14 +252,23 @@ pub fn build(
     now: OffsetDateTime,
 ) -> Publication {
     let now_secs = now.unix_timestamp();
-    let mut summary = Summary { products: facts.len(), ..Summary::default() };
+    let mut summary = Summary {
+        products: facts.len(),
+        ..Summary::default()
+    };
     let mut ledger = Ledger::default();
 
     // Newest first, then by key: the order of the catalog.
     let mut seen = std::collections::HashSet::new();
-    let mut order: Vec<&UpdateFacts> =
-        facts.iter().filter(|f| seen.insert(f.product_key.as_str())).collect();
-    order.sort_by(|a, b| b.post_date.cmp(&a.post_date).then_with(|| a.product_key.cmp(&b.product_key)));
+    let mut order: Vec<&UpdateFacts> = facts
+        .iter()
+        .filter(|f| seen.insert(f.product_key.as_str()))
+        .collect();
+    order.sort_by(|a, b| {
+        b.post_date
+            .cmp(&a.post_date)
+            .then_with(|| a.product_key.cmp(&b.product_key))
+    });
 
     let supersedes = supersedence(&order);
     let mut packages = Vec::with_capacity(order.len());
@@ -256,7 +276,9 @@ pub fn build(
         let (classification, product_name) = classify(f);
         let mut sdp = SoftwareDistributionPackage::new(&f.product_key, f.post_date);
         sdp.properties.product_name = product_name.to_owned();
-        sdp.properties.more_info_url.clone_from(&options.more_info_url);
+        sdp.properties
+            .more_info_url
+            .clone_from(&options.more_info_url);
         sdp.properties.support_url.clone_from(&options.support_url);
         sdp.localized.title = f.display_title();
         sdp.localized.description = if f.description.is_empty() {
@@ -270,7 +292,12 @@ pub fn build(
             sdp.update_data.msrc_severity = options.security_severity;
         }
         let mut installable = Vec::new();
-        if let Some(range) = Rule::os_version_range(f.os_min.as_deref(), f.os_before.as_deref()) {
+        let checks: Vec<(&str, &str)> = f
+            .os_checks
+            .iter()
+            .map(|(op, v)| (op.as_str(), v.as_str()))
+            .collect();
+        if let Some(range) = Rule::os_version(&checks) {
             installable.push(range);
         }
         installable.push(Rule::available_update(&f.product_key));
@@ -278,10 +305,17 @@ pub fn build(
         let mut installed = vec![Rule::installed_update(&f.product_key)];
         if !f.receipts.is_empty() {
             installed.push(Rule::all(
-                f.receipts.iter().map(|(id, v)| Rule::package_receipt(id, v)).collect(),
+                f.receipts
+                    .iter()
+                    .map(|(id, v)| Rule::package_receipt(id, v))
+                    .collect(),
             ));
         }
-        sdp.item.is_installed = if installed.len() == 1 { installed.remove(0) } else { Rule::Or(installed) };
+        sdp.item.is_installed = if installed.len() == 1 {
+            installed.remove(0)
+        } else {
+            Rule::Or(installed)
+        };
         if f.installer {
             sdp.item.install.impact = sdp::Impact::RequiresExclusiveHandling;
             sdp.item.install.reboot = sdp::RebootBehavior::AlwaysRequiresReboot;
@@ -312,7 +346,11 @@ pub fn build(
         );
         packages.push(sdp);
     }
-    summary.superseded = supersedes.values().flatten().collect::<std::collections::HashSet<_>>().len();
+    summary.superseded = supersedes
+        .values()
+        .flatten()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
 
     // Products Apple no longer lists: withdrawn, then forgotten after the
     // retention period.
@@ -329,19 +367,34 @@ pub fn build(
         let mut sdp = SoftwareDistributionPackage::new(key, when);
         sdp.properties.publication_state = PublicationState::Expired;
         sdp.properties.product_name.clone_from(&entry.product_name);
-        sdp.properties.more_info_url.clone_from(&options.more_info_url);
+        sdp.properties
+            .more_info_url
+            .clone_from(&options.more_info_url);
         sdp.properties.support_url.clone_from(&options.support_url);
         sdp.localized.title.clone_from(&entry.title);
-        sdp.localized.description = format!("{} (Apple product {key}), no longer offered by Apple.", entry.title);
-        sdp.update_data.classification =
-            UpdateClassification::from_name(&entry.classification).unwrap_or(UpdateClassification::Updates);
+        sdp.localized.description = format!(
+            "{} (Apple product {key}), no longer offered by Apple.",
+            entry.title
+        );
+        sdp.update_data.classification = UpdateClassification::from_name(&entry.classification)
+            .unwrap_or(UpdateClassification::Updates);
         sdp.update_data.kb_article_id = Some(key.clone());
         packages.push(sdp);
         summary.expired += 1;
-        ledger.products.insert(key.clone(), LedgerEntry { expired_since: Some(since), ..entry.clone() });
+        ledger.products.insert(
+            key.clone(),
+            LedgerEntry {
+                expired_since: Some(since),
+                ..entry.clone()
+            },
+        );
     }
     summary.published = packages.len();
-    Publication { catalog: sdp::Catalog { packages }, summary, ledger }
+    Publication {
+        catalog: sdp::Catalog { packages },
+        summary,
+        ledger,
+    }
 }
 
 /// Classification and product category of an update, from its name.
@@ -358,7 +411,10 @@ pub fn classify(f: &UpdateFacts) -> (UpdateClassification, &'static str) {
         || has("compatibility notification")
         || has("incompatible kernel extension")
     {
-        (UpdateClassification::DefinitionUpdates, "macOS Configuration Data")
+        (
+            UpdateClassification::DefinitionUpdates,
+            "macOS Configuration Data",
+        )
     } else if has("security update") || has("security response") || has("background security") {
         (UpdateClassification::SecurityUpdates, "macOS")
     } else if t.starts_with("safari") {
@@ -378,12 +434,12 @@ pub fn classify(f: &UpdateFacts) -> (UpdateClassification, &'static str) {
 /// first: products of one family (same title less its numbers, same macOS
 /// range) ordered by version, then by date.
 fn supersedence<'a>(products: &[&'a UpdateFacts]) -> HashMap<&'a str, Vec<&'a str>> {
-    let mut families: HashMap<(String, Option<&str>, Option<&str>), Vec<&UpdateFacts>> = HashMap::new();
+    let mut families: HashMap<FamilyKey<'_>, Vec<&UpdateFacts>> = HashMap::new();
     for f in products {
         if f.title == f.product_key {
             continue; // nothing known to compare by
         }
-        let key = (family_name(&f.title), f.os_min.as_deref(), f.os_before.as_deref());
+        let key = (family_name(&f.title), f.os_checks.as_slice());
         families.entry(key).or_default().push(f);
     }
     let mut out = HashMap::new();
@@ -414,6 +470,9 @@ fn supersedence<'a>(products: &[&'a UpdateFacts]) -> HashMap<&'a str, Vec<&'a st
     }
     out
 }
+
+/// A family of products: its name and its macOS version checks.
+type FamilyKey<'a> = (String, &'a [(String, String)]);
 
 /// The title with its numbers (versions, dates such as 2024-002) and
 /// punctuation removed, lowercase: "Security Update 2024-002 Ventura" and
@@ -452,7 +511,10 @@ fn numbers_in(s: &str) -> Vec<u64> {
 /// Compares versions part by part, a missing part counting as zero.
 fn compare_versions(a: &[u64], b: &[u64]) -> Ordering {
     for i in 0..a.len().max(b.len()) {
-        let (x, y) = (a.get(i).copied().unwrap_or(0), b.get(i).copied().unwrap_or(0));
+        let (x, y) = (
+            a.get(i).copied().unwrap_or(0),
+            b.get(i).copied().unwrap_or(0),
+        );
         match x.cmp(&y) {
             Ordering::Equal => {}
             other => return other,

@@ -510,15 +510,26 @@ impl Rule {
     /// `before` is given, earlier than `before`. `None` when neither bound
     /// reads as a version.
     pub fn os_version_range(min: Option<&str>, before: Option<&str>) -> Option<Self> {
-        let min = min.and_then(version_key);
-        let before = before.and_then(version_key);
-        let mut conditions = Vec::new();
+        let mut checks = Vec::new();
         if let Some(min) = min {
-            conditions.push(format!("VersionKey >= {min}"));
+            checks.push((">=", min));
         }
         if let Some(before) = before {
-            conditions.push(format!("VersionKey < {before}"));
+            checks.push(("<", before));
         }
+        Self::os_version(&checks)
+    }
+
+    /// The Mac's macOS version passes every check `(operator, version)`,
+    /// operators being `<`, `<=`, `=`, `<>`, `>=` and `>` (WQL's). Checks
+    /// whose version or operator does not read are left out; `None` when
+    /// none is left.
+    pub fn os_version(checks: &[(&str, &str)]) -> Option<Self> {
+        let conditions: Vec<String> = checks
+            .iter()
+            .filter(|(op, _)| matches!(*op, "<" | "<=" | "=" | "<>" | ">=" | ">"))
+            .filter_map(|(op, v)| Some(format!("VersionKey {op} {}", version_key(v)?)))
+            .collect();
         if conditions.is_empty() {
             return None;
         }

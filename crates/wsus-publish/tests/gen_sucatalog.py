@@ -4,7 +4,7 @@ Python's plistlib, in the shape swscan.apple.com publishes, and optionally
 one English distribution file per product.
 
     python3 gen_sucatalog.py --products 5000 --seed 1 --out catalog.sucatalog \
-        [--gzip] [--dist-dir DIR] [--first N] [--manifest FILE]
+        [--gzip] [--dist-dir DIR] [--dist-base-url URL] [--first N] [--manifest FILE]
 
 The output depends only on the arguments. Product i (counting from
 --first) has the key "%03d-%05d" % (i // 100000 + 1, i % 100000), so two
@@ -65,7 +65,7 @@ def broken_kind(i):
     return BROKEN_KINDS[(i // 101) % len(BROKEN_KINDS)]
 
 
-def make_product(i, seed):
+def make_product(i, seed, dist_base_url=None):
     """Returns (catalog entry, manifest entry, distribution XML)."""
     rng = random.Random("%d:%d" % (seed, i))
     key = product_key(i)
@@ -81,6 +81,8 @@ def make_product(i, seed):
         seconds=rng.randrange(10 * 365 * 86400))
 
     languages = ["English"] + rng.sample(LANGUAGES, rng.randrange(1, 3))
+    if dist_base_url:
+        dist_base = dist_base_url.rstrip("/")
     distributions = {lang: "%s/%s.%s.dist" % (dist_base, key, lang) for lang in languages}
 
     packages = []
@@ -298,6 +300,8 @@ def main(argv):
     ap.add_argument("--out", required=True, help="the catalog to write")
     ap.add_argument("--gzip", action="store_true", help="gzip the catalog")
     ap.add_argument("--dist-dir", help="write <key>.English.dist files here")
+    ap.add_argument("--dist-base-url",
+                    help="distribution URLs are <this>/<key>.<language>.dist (a server of --dist-dir)")
     ap.add_argument("--first", type=int, default=0, help="index of the first product")
     ap.add_argument("--manifest", help="write a JSON description of the products here")
     args = ap.parse_args(argv)
@@ -307,7 +311,7 @@ def main(argv):
     if args.dist_dir:
         os.makedirs(args.dist_dir, exist_ok=True)
     for i in range(args.first, args.first + args.products):
-        entry, info, dist = make_product(i, args.seed)
+        entry, info, dist = make_product(i, args.seed, args.dist_base_url)
         products[info["key"]] = entry
         manifest.append(info)
         if args.dist_dir:
