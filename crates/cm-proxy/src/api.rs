@@ -13,6 +13,9 @@
 //! | `GET /api/v1/pushcert` | the push certificate in use: topic, subject, expiry, where it came from |
 //! | `PUT /api/v1/pushcert` | install or replace it: `{"certificate": PEM, "private_key": PEM}` or `{"pkcs12": base64, "password": "…"}`, plus `"allow_topic_change": true` to confirm a new topic |
 //! | `GET /api/v1/audit?after=&limit=` | who queued what |
+//! | `POST /api/v1/software-updates/publications` | record a signed WSUS catalog `sup-service` published: `{"catalog_url", "catalog_sha256", "published_at": RFC 3339, "products", "packages_published", "superseded", "expired", "detail": {…}}` → `201 {"id"}`; audited as `software_updates.publish` |
+//! | `GET /api/v1/software-updates/publications?after=&limit=` | the publications, oldest first: `{"publications": [...], "next_after": id or null}` (the latest 10,000 are kept) |
+//! | `GET /api/v1/software-updates/publications/latest` | the publication recorded last (404 before the first) |
 //! | `GET /api/v1/openapi.json` | the OpenAPI 3.0 document describing all of this (no token needed) |
 //!
 //! Errors are JSON: `{"error": "what went wrong"}` with a 4xx/5xx status.
@@ -26,8 +29,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pippin_store::{
-    AuditEntry, Enrollment, EnrollmentPage, InventoryKind, ListQuery, MAX_PUSH_BATCH, PushRecord,
-    PushResult, PushTarget,
+    AuditEntry, Enrollment, EnrollmentPage, InventoryKind, ListQuery, MAX_PUSH_BATCH,
+    NewPublication, Publication, PushRecord, PushResult, PushTarget,
 };
 use serde::Deserialize;
 use serde_json::{Value as Json_, json};
@@ -865,6 +868,238 @@ pub async fn list_audit(
             "target": r.entry.target, "detail": r.entry.detail,
         })).collect::<Vec<_>>(),
     })))
+}
+
+/// `POST /api/v1/software-updates/publications` body: a catalog
+/// publication `sup-service` reports. Unknown fields are refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublicationReport {
+    /// Where the catalog is served: `https://` or `http://`, at most
+    /// [`MAX_CATALOG_URL`] bytes.
+    catalog_url: String,
+    /// SHA-256 of the catalog file: 64 hex digits (stored in lower case).
+    catalog_sha256: String,
+    /// When the service built it, RFC 3339.
+    published_at: String,
+    /// Apple products the catalog describes.
+    products: u64,
+    /// Update packages published into WSUS.
+    packages_published: u64,
+    /// Packages marked superseded.
+    superseded: u64,
+    /// Packages marked expired.
+    expired: u64,
+    /// Details (sources, signer, warnings): a JSON object of at most
+    /// [`MAX_PUBLICATION_DETAIL`] bytes; `{}` when absent.
+    #[serde(default)]
+    detail: Option<Json_>,
+}
+
+/// The longest catalog URL a publication may give, in bytes.
+pub const MAX_CATALOG_URL: usize = 2048;
+
+/// The largest `detail` object a publication may carry, serialized.
+pub const MAX_PUBLICATION_DETAIL: usize = 64 * 1024;
+
+/// The highest package or product count a publication may give.
+pub const MAX_PUBLICATION_COUNT: u64 = 10_000_000;
+
+/// Largest accepted publication body (the detail, and room for the rest).
+pub const MAX_PUBLICATION_BODY: usize = MAX_PUBLICATION_DETAIL + 16 * 1024;
+
+impl PublicationReport {
+    /// The record to store, received at `at` from `reporter`; a bad field
+    /// is a 400 saying which.
+    fn into_record(self, reporter: String, at: i64) -> ApiResult<NewPublication> {
+        check_catalog_url(&self.catalog_url)?;
+        let sha = &self.catalog_sha256;
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ApiError::bad("catalog_sha256 must be 64 hex digits"));
+        }
+        let published_at = parse_rfc3339_millis(&self.published_at).ok_or_else(|| {
+            ApiError::bad("published_at must be an RFC 3339 date and time (2024-05-01T12:00:00Z)")
+        })?;
+        let count = |name: &str, n: u64| -> ApiResult<u32> {
+            if n > MAX_PUBLICATION_COUNT {
+                return Err(ApiError::bad(format!(
+                    "{name} must be at most {MAX_PUBLICATION_COUNT}"
+                )));
+            }
+            // At most MAX_PUBLICATION_COUNT, well inside u32.
+            u32::try_from(n).map_err(|_| ApiError::bad(format!("{name} is too large")))
+        };
+        let detail = match self.detail {
+            None => json!({}),
+            Some(d @ Json_::Object(_)) => {
+                if d.to_string().len() > MAX_PUBLICATION_DETAIL {
+                    return Err(ApiError::bad(format!(
+                        "detail must be at most {MAX_PUBLICATION_DETAIL} bytes of JSON"
+                    )));
+                }
+                d
+            }
+            Some(_) => return Err(ApiError::bad("detail must be a JSON object")),
+        };
+        Ok(NewPublication {
+            at,
+            reporter,
+            catalog_sha256: self.catalog_sha256.to_ascii_lowercase(),
+            catalog_url: self.catalog_url,
+            published_at,
+            products: count("products", self.products)?,
+            packages_published: count("packages_published", self.packages_published)?,
+            superseded: count("superseded", self.superseded)?,
+            expired: count("expired", self.expired)?,
+            detail,
+        })
+    }
+}
+
+/// An absolute `https://` or `http://` URL with a host, at most
+/// [`MAX_CATALOG_URL`] bytes.
+fn check_catalog_url(url: &str) -> ApiResult<()> {
+    let bad = || {
+        ApiError::bad(format!(
+            "catalog_url must be an https:// or http:// URL of at most {MAX_CATALOG_URL} bytes"
+        ))
+    };
+    if url.len() > MAX_CATALOG_URL {
+        return Err(bad());
+    }
+    let uri: axum::http::Uri = url.parse().map_err(|_| bad())?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("https" | "http"));
+    // The scheme must be spelt as given (not only parsed case-insensitively).
+    let prefix_ok = url.starts_with("https://") || url.starts_with("http://");
+    let host_ok = uri.host().is_some_and(|h| !h.is_empty());
+    if scheme_ok && prefix_ok && host_ok {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+/// Milliseconds since the Unix epoch of an RFC 3339 date and time.
+fn parse_rfc3339_millis(s: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000)).ok()
+}
+
+/// RFC 3339 UTC text of milliseconds since the Unix epoch.
+fn rfc3339_of_millis(ms: i64) -> Json_ {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .map_or(Json_::Null, Json_::String)
+}
+
+/// A stored publication as the API shows it.
+fn publication_json(p: &Publication) -> Json_ {
+    let r = &p.publication;
+    json!({
+        "id": p.id,
+        "received_at": rfc3339_of_millis(r.at),
+        "reporter": r.reporter,
+        "catalog_url": r.catalog_url,
+        "catalog_sha256": r.catalog_sha256,
+        "published_at": rfc3339_of_millis(r.published_at),
+        "products": r.products,
+        "packages_published": r.packages_published,
+        "superseded": r.superseded,
+        "expired": r.expired,
+        "detail": r.detail,
+    })
+}
+
+/// `POST /api/v1/software-updates/publications`: records a catalog
+/// publication → `201 {"id"}`.
+pub async fn record_publication(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let actor = authorize(&app, &headers)?;
+    let report: PublicationReport =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("body: {e}")))?;
+    let now = unix_millis(SystemTime::now());
+    let record = report.into_record(actor.clone(), now)?;
+    let id = app.store.record_publication(&record).await?;
+    app.store
+        .audit(&AuditEntry {
+            at: now,
+            actor: actor.clone(),
+            action: "software_updates.publish".to_owned(),
+            target: record.catalog_url.clone(),
+            detail: json!({
+                "publication_id": id,
+                "catalog_sha256": record.catalog_sha256,
+                "published_at": rfc3339_of_millis(record.published_at),
+                "products": record.products,
+                "packages_published": record.packages_published,
+                "superseded": record.superseded,
+                "expired": record.expired,
+            }),
+        })
+        .await?;
+    info!(
+        id,
+        catalog_url = record.catalog_url,
+        packages = record.packages_published,
+        actor,
+        "software-update catalog publication recorded"
+    );
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
+}
+
+/// `GET /api/v1/software-updates/publications` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicationParams {
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/software-updates/publications`: oldest first, a page at a
+/// time; `next_after` is the cursor of the next page, `null` after the last.
+pub async fn list_publications(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    params: Result<Query<PublicationParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Json_>> {
+    authorize(&app, &headers)?;
+    let Query(p) = params.map_err(|e| ApiError::bad(e.body_text()))?;
+    let limit = p.limit.unwrap_or(100).clamp(1, pippin_store::MAX_PAGE);
+    let items = app.store.list_publications(p.after, limit).await?;
+    let last = items.last().map(|r| r.id);
+    // A full page: the next one may be empty; say so now rather than later.
+    let next_after = match last {
+        Some(id) if items.len() == limit as usize => {
+            let more = app.store.list_publications(Some(id), 1).await?;
+            (!more.is_empty()).then_some(id)
+        }
+        _ => None,
+    };
+    Ok(Json(json!({
+        "publications": items.iter().map(publication_json).collect::<Vec<_>>(),
+        "next_after": next_after,
+    })))
+}
+
+/// `GET /api/v1/software-updates/publications/latest`: the publication
+/// recorded last, or 404.
+pub async fn latest_publication(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Json_>> {
+    authorize(&app, &headers)?;
+    let p =
+        app.store.latest_publication().await?.ok_or_else(|| {
+            ApiError::not_found("no software-update catalog publication recorded")
+        })?;
+    Ok(Json(publication_json(&p)))
 }
 
 /// Fallback for unknown API paths.

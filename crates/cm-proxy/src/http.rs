@@ -77,6 +77,16 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/vpp/assignments/remove", post(vpp::unassign))
         .route("/audit", get(api::list_audit))
+        .route(
+            "/software-updates/publications",
+            get(api::list_publications)
+                .post(api::record_publication)
+                .layer(DefaultBodyLimit::max(api::MAX_PUBLICATION_BODY)),
+        )
+        .route(
+            "/software-updates/publications/latest",
+            get(api::latest_publication),
+        )
         .route("/openapi.json", get(openapi))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(1024 * 1024));

@@ -564,6 +564,8 @@ async fn openapi_document_describes_the_routes() {
         "/vpp/assignments",
         "/vpp/assignments/remove",
         "/audit",
+        "/software-updates/publications",
+        "/software-updates/publications/latest",
         "/openapi.json",
     ] {
         assert!(paths.contains(&p), "{p} missing from the OpenAPI document");

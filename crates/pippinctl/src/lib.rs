@@ -94,6 +94,26 @@ enum Command {
     /// Apps and Books: content tokens, app licenses, assignments.
     #[command(subcommand)]
     Vpp(VppCommand),
+    /// Software updates: the catalogs published into WSUS.
+    #[command(subcommand)]
+    Sup(SupCommand),
+}
+
+/// `pippinctl sup …`
+#[derive(Debug, clap::Subcommand)]
+enum SupCommand {
+    /// List the software-update catalogs sup-service published, oldest
+    /// first (the service keeps the latest 10,000).
+    Publications {
+        /// Start after this id (from the previous page).
+        #[arg(long, value_name = "ID")]
+        after: Option<i64>,
+        /// Page size.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        limit: u32,
+    },
+    /// The catalog published last.
+    Latest,
 }
 
 /// `pippinctl vpp …`
@@ -516,6 +536,7 @@ async fn remote(cli: &Cli) -> anyhow::Result<()> {
         }
         Command::Dep(cmd) => dep(&client, cmd, cli.json).await?,
         Command::Vpp(cmd) => vpp(&client, cmd, cli.json).await?,
+        Command::Sup(cmd) => sup(&client, cmd, cli.json).await?,
         Command::Apns(ApnsCommand::Csr { .. } | ApnsCommand::VendorSign { .. }) => {
             unreachable!("local commands are handled before connecting")
         }
@@ -804,6 +825,54 @@ async fn vpp(client: &ApiClient, cmd: &VppCommand, json_out: bool) -> anyhow::Re
         }
     } else {
         println!("{out:#}");
+    }
+    Ok(())
+}
+
+async fn sup(client: &ApiClient, cmd: &SupCommand, json_out: bool) -> anyhow::Result<()> {
+    let (out, items) = match cmd {
+        SupCommand::Publications { after, limit } => {
+            let mut path = format!("/api/v1/software-updates/publications?limit={limit}");
+            if let Some(a) = after {
+                path.push_str(&format!("&after={a}"));
+            }
+            let out = client.call("GET", &path, None).await?.ok()?;
+            let items = out
+                .get("publications")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            (out, items)
+        }
+        SupCommand::Latest => {
+            let out = client
+                .call("GET", "/api/v1/software-updates/publications/latest", None)
+                .await?
+                .ok()?;
+            (out.clone(), vec![out])
+        }
+    };
+    if json_out {
+        println!("{out:#}");
+        return Ok(());
+    }
+    for p in &items {
+        let n = |k: &str| p.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let sha = text(p, "catalog_sha256");
+        println!(
+            "{:<6} {:<24} {} products, {} published, {} superseded, {} expired  sha256 {}…  {}",
+            p.get("id").and_then(Value::as_i64).unwrap_or(0),
+            text(p, "published_at"),
+            n("products"),
+            n("packages_published"),
+            n("superseded"),
+            n("expired"),
+            sha.get(..12).unwrap_or(sha),
+            text(p, "catalog_url"),
+        );
+    }
+    if let Some(next) = out.get("next_after").and_then(Value::as_i64) {
+        println!("more: --after {next}");
     }
     Ok(())
 }

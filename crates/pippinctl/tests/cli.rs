@@ -473,3 +473,77 @@ async fn dep_certificate_token_and_devices() {
     assert_eq!(link["phase"], "sync", "{link}");
     svc.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sup_publications_are_listed() {
+    let svc = start().await;
+    // Before any: an empty list, and no latest.
+    let (ok, out, stderr) = ctl(remote(&svc, &["sup", "publications", "--json"])).await;
+    assert!(ok, "{stderr}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["publications"], serde_json::json!([]));
+    let (ok, _, stderr) = ctl(remote(&svc, &["sup", "latest"])).await;
+    assert!(!ok);
+    assert!(stderr.contains("404"), "{stderr}");
+
+    // Three reports, as sup-service sends them.
+    let token = std::fs::read_to_string(svc.data.path().join("admin-token")).unwrap();
+    let ca = std::fs::read_to_string(svc.data.path().join("ca.pem")).unwrap();
+    let api = pippinctl::api::ApiClient::new(&svc.url, token.trim().to_owned(), &ca, None).unwrap();
+    for n in 0..3 {
+        let body = serde_json::json!({
+            "catalog_url": format!("https://sup.example.org/{n}/catalog.cab"),
+            "catalog_sha256": format!("{:064x}", 0xfeed + n),
+            "published_at": format!("2024-06-0{}T08:30:00Z", n + 1),
+            "products": 400 + n,
+            "packages_published": 30 + n,
+            "superseded": 4,
+            "expired": 1,
+        });
+        let answer = api
+            .call("POST", "/api/v1/software-updates/publications", Some(&body))
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 201, "{}", answer.body);
+    }
+
+    // A page of two, then the rest.
+    let (ok, out, stderr) = ctl(remote(&svc, &["sup", "publications", "--limit", "2"])).await;
+    assert!(ok, "{stderr}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[0].contains("2024-06-01T08:30:00Z"), "{out}");
+    assert!(
+        lines[0].contains("400 products, 30 published, 4 superseded, 1 expired"),
+        "{out}"
+    );
+    assert!(lines[0].contains(&format!("{:012x}", 0)), "{out}");
+    assert!(
+        lines[0].ends_with("https://sup.example.org/0/catalog.cab"),
+        "{out}"
+    );
+    let after = lines[2].strip_prefix("more: --after ").unwrap();
+    let (ok, out, stderr) = ctl(remote(
+        &svc,
+        &["sup", "publications", "--after", after, "--json"],
+    ))
+    .await;
+    assert!(ok, "{stderr}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["publications"].as_array().unwrap().len(), 1);
+    assert_eq!(v["publications"][0]["products"], 402);
+    assert_eq!(v["next_after"], Value::Null);
+
+    let (ok, out, stderr) = ctl(remote(&svc, &["sup", "latest", "--json"])).await;
+    assert!(ok, "{stderr}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["catalog_url"], "https://sup.example.org/2/catalog.cab");
+    assert_eq!(v["catalog_sha256"], format!("{:064x}", 0xfeed + 2));
+    let (ok, out, _) = ctl(remote(&svc, &["sup", "latest"])).await;
+    assert!(ok);
+    assert!(
+        out.contains("https://sup.example.org/2/catalog.cab"),
+        "{out}"
+    );
+    svc.stop().await;
+}

@@ -1,7 +1,7 @@
 //! Persistence for the Pippin MDM service: enrollments, command queues,
 //! inventory, the audit log, Automated Device Enrollment (DEP) links and
-//! devices, and Apps and Books (VPP) tokens, assets and license
-//! assignments.
+//! devices, Apps and Books (VPP) tokens, assets and license assignments,
+//! and the software-update catalogs published into WSUS.
 //!
 //! The service talks to a [`Store`], an object-safe async trait it holds as
 //! `Arc<dyn Store>`. Two implementations:
@@ -60,6 +60,13 @@
 //! [`Store::request_vpp_removals`] starts giving licenses back. Notification
 //! ids are remembered to drop repeats ([`Store::first_vpp_notification`]).
 //!
+//! # Software-update catalog publications
+//!
+//! Each signed WSUS catalog `sup-service` builds is recorded with
+//! [`Store::record_publication`] and listed with
+//! [`Store::list_publications`]; the store keeps the latest
+//! [`MAX_PUBLICATIONS`] of them.
+//!
 //! # Time
 //!
 //! Every time is a [`UnixMillis`] passed in by the caller: milliseconds since
@@ -71,11 +78,11 @@
 //! No APNs, no HTTP, no plist parsing: command bodies and reports are stored as
 //! the bytes the caller gives. No encryption: DEP server tokens, VPP content
 //! tokens and notification secrets arrive sealed by the caller. No retention
-//! of its own: MDM records are never deleted, DEP history and VPP
-//! notification ids only when the caller prunes them, a DEP link's devices
-//! when the link is deleted, a VPP token's assets and assignments when the
-//! token is deleted (and an asset's assignments when a walk no longer finds
-//! the asset).
+//! of its own beyond a cap on catalog publications: MDM records are never
+//! deleted, DEP history and VPP notification ids only when the caller
+//! prunes them, a DEP link's devices when the link is deleted, a VPP
+//! token's assets and assignments when the token is deleted (and an asset's
+//! assignments when a walk no longer finds the asset).
 //!
 //! # Example
 //!
@@ -165,8 +172,9 @@ pub use error::{Error, Result};
 pub use model::{
     AuditEntry, AuditRecord, AuthenticateRecord, CommandRecord, CommandTarget, CompletedCommand,
     Enrollment, EnrollmentPage, EntryState, Inventory, InventoryItem, InventoryKind, ListQuery,
-    MAX_PAGE, MAX_PUSH_BATCH, NewCommand, NextCommand, PushRecord, PushResult, PushTarget,
-    ReportOutcome, Sha256, TokenUpdateRecord, TopicCount, UnixMillis,
+    MAX_PAGE, MAX_PUBLICATIONS, MAX_PUSH_BATCH, NewCommand, NewPublication, NextCommand,
+    Publication, PushRecord, PushResult, PushTarget, ReportOutcome, Sha256, TokenUpdateRecord,
+    TopicCount, UnixMillis,
 };
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresConfig, PostgresStore};
@@ -395,6 +403,21 @@ pub trait Store: Send + Sync + 'static {
     /// Audit entries with an id greater than `after`, oldest first, at most
     /// `limit` (clamped to `1..=`[`MAX_PAGE`]).
     async fn list_audit(&self, after: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>>;
+
+    // --- Software-update catalog publications -----------------------------------
+
+    /// Records a catalog publication `sup-service` reported; returns its id.
+    /// Only the latest [`MAX_PUBLICATIONS`] are kept: the same transaction
+    /// deletes older ones (by id). Recordings take turns (on PostgreSQL
+    /// under a table lock that lets reads go on), so the cap holds exactly.
+    async fn record_publication(&self, publication: &NewPublication) -> Result<i64>;
+
+    /// Publications with an id greater than `after`, oldest first, at most
+    /// `limit` (clamped to `1..=`[`MAX_PAGE`]).
+    async fn list_publications(&self, after: Option<i64>, limit: u32) -> Result<Vec<Publication>>;
+
+    /// The publication recorded last (highest id), if any.
+    async fn latest_publication(&self) -> Result<Option<Publication>>;
 
     // --- Automated Device Enrollment: links ----------------------------------
 

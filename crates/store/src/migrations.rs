@@ -49,6 +49,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "vpp",
         sql: include_str!("../migrations/sqlite/0006_vpp.sql"),
     },
+    Migration {
+        version: 7,
+        name: "sup_publications",
+        sql: include_str!("../migrations/sqlite/0007_sup_publications.sql"),
+    },
 ];
 
 /// The migrations of the PostgreSQL schema.
@@ -83,6 +88,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 6,
         name: "vpp",
         sql: include_str!("../migrations/postgres/0006_vpp.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "sup_publications",
+        sql: include_str!("../migrations/postgres/0007_sup_publications.sql"),
     },
 ];
 

@@ -15,7 +15,8 @@ pub type UnixMillis = i64;
 /// A SHA-256 digest (of an identity certificate's DER encoding).
 pub type Sha256 = [u8; 32];
 
-/// The most enrollments or audit entries one list call returns.
+/// The most enrollments, audit entries or publications one list call
+/// returns.
 pub const MAX_PAGE: u32 = 1000;
 
 /// What a device-channel `Authenticate` check-in tells about the device.
@@ -501,4 +502,46 @@ pub struct AuditRecord {
     pub id: i64,
     /// The entry.
     pub entry: AuditEntry,
+}
+
+/// The most software-update catalog publications the store keeps: recording
+/// one more deletes the oldest (by id) beyond this many.
+pub const MAX_PUBLICATIONS: u32 = 10_000;
+
+/// A software-update catalog publication: a signed WSUS catalog of Apple
+/// updates that `sup-service` built and reported.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewPublication {
+    /// When the report was received.
+    pub at: UnixMillis,
+    /// Who reported it (the admin API's actor).
+    pub reporter: String,
+    /// Where the catalog is served.
+    pub catalog_url: String,
+    /// SHA-256 of the catalog file: 64 lower-case hex digits (the caller
+    /// checks them; the store keeps what it is given).
+    pub catalog_sha256: String,
+    /// When the service built the catalog.
+    pub published_at: UnixMillis,
+    /// Apple products the catalog describes.
+    pub products: u32,
+    /// Update packages published into WSUS.
+    pub packages_published: u32,
+    /// Packages marked superseded.
+    pub superseded: u32,
+    /// Packages marked expired.
+    pub expired: u32,
+    /// Details: the sources with their URLs, ETags and product counts, the
+    /// signer's subject, warnings.
+    pub detail: serde_json::Value,
+}
+
+/// A publication as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Publication {
+    /// Increasing: the cursor for
+    /// [`Store::list_publications`](crate::Store::list_publications).
+    pub id: i64,
+    /// The publication.
+    pub publication: NewPublication,
 }

@@ -24,9 +24,10 @@ use crate::error::{Error, Result};
 use crate::migrations::{self, POSTGRES};
 use crate::model::{
     AuditEntry, AuditRecord, AuthenticateRecord, CommandRecord, CompletedCommand, Enrollment,
-    EnrollmentPage, EntryState, Inventory, InventoryItem, InventoryKind, ListQuery, MAX_PUSH_BATCH,
-    NewCommand, NextCommand, PushRecord, PushResult, PushTarget, ReportOutcome, Sha256,
-    TokenUpdateRecord, TopicCount, UnixMillis,
+    EnrollmentPage, EntryState, Inventory, InventoryItem, InventoryKind, ListQuery,
+    MAX_PUBLICATIONS, MAX_PUSH_BATCH, NewCommand, NewPublication, NextCommand, Publication,
+    PushRecord, PushResult, PushTarget, ReportOutcome, Sha256, TokenUpdateRecord, TopicCount,
+    UnixMillis,
 };
 use crate::vpp::check_token_name;
 use crate::{
@@ -1338,6 +1339,82 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn record_publication(&self, publication: &NewPublication) -> Result<i64> {
+        let p = publication;
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        // Recordings take turns (reads go on), so that each prunes with the
+        // others' rows in sight and the cap holds exactly.
+        tx.batch_execute("LOCK TABLE sup_publications IN SHARE ROW EXCLUSIVE MODE")
+            .await?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO sup_publications (at, reporter, catalog_url, catalog_sha256,
+                     published_at, products, packages_published, superseded, expired, detail)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            )
+            .await?;
+        let id: i64 = tx
+            .query_one(
+                &insert,
+                &[
+                    &p.at,
+                    &p.reporter,
+                    &p.catalog_url,
+                    &p.catalog_sha256,
+                    &p.published_at,
+                    &i64::from(p.products),
+                    &i64::from(p.packages_published),
+                    &i64::from(p.superseded),
+                    &i64::from(p.expired),
+                    &p.detail,
+                ],
+            )
+            .await?
+            .try_get(0)?;
+        // The id of the oldest row to keep; none (NULL) while there are fewer.
+        let prune = tx
+            .prepare_cached(
+                "DELETE FROM sup_publications WHERE id < (
+                     SELECT id FROM sup_publications ORDER BY id DESC LIMIT 1 OFFSET $1)",
+            )
+            .await?;
+        tx.execute(&prune, &[&i64::from(MAX_PUBLICATIONS - 1)])
+            .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn list_publications(&self, after: Option<i64>, limit: u32) -> Result<Vec<Publication>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "SELECT {PUBLICATION_COLUMNS} FROM sup_publications
+                 WHERE id > $1 ORDER BY id LIMIT $2"
+            ))
+            .await?;
+        let limit = i64::from(clamp_limit(limit));
+        c.query(&stmt, &[&after.unwrap_or(i64::MIN), &limit])
+            .await?
+            .iter()
+            .map(publication_from_row)
+            .collect()
+    }
+
+    async fn latest_publication(&self) -> Result<Option<Publication>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "SELECT {PUBLICATION_COLUMNS} FROM sup_publications ORDER BY id DESC LIMIT 1"
+            ))
+            .await?;
+        c.query_opt(&stmt, &[])
+            .await?
+            .as_ref()
+            .map(publication_from_row)
+            .transpose()
+    }
+
     async fn put_dep_link(&self, link: &NewDepLink) -> Result<bool> {
         check_link_name(&link.name)?;
         self.dep_put_link(link).await
@@ -1718,6 +1795,30 @@ impl PostgresStore {
             None => None,
         })
     }
+}
+
+/// The columns of a publication, in the order [`publication_from_row`]
+/// reads them.
+const PUBLICATION_COLUMNS: &str = "id, at, reporter, catalog_url, catalog_sha256, published_at, \
+    products, packages_published, superseded, expired, detail";
+
+fn publication_from_row(r: &Row) -> Result<Publication> {
+    let n = |i: usize, what: &'static str| -> Result<u32> { count(r.try_get(i)?, what) };
+    Ok(Publication {
+        id: r.try_get(0)?,
+        publication: NewPublication {
+            at: r.try_get(1)?,
+            reporter: r.try_get(2)?,
+            catalog_url: r.try_get(3)?,
+            catalog_sha256: r.try_get(4)?,
+            published_at: r.try_get(5)?,
+            products: n(6, "sup_publications.products")?,
+            packages_published: n(7, "sup_publications.packages_published")?,
+            superseded: n(8, "sup_publications.superseded")?,
+            expired: n(9, "sup_publications.expired")?,
+            detail: r.try_get(10)?,
+        },
+    })
 }
 
 /// The ids as two parallel arrays, for `unnest`.

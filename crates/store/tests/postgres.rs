@@ -22,8 +22,8 @@ use pippin_store::{PostgresConfig, PostgresStore, Store};
 const URL_VAR: &str = "PIPPIN_TEST_POSTGRES_URL";
 
 /// The latest migration's version, and how many migrations there are.
-const SCHEMA_VERSION: i64 = 6;
-const MIGRATIONS: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
+const MIGRATIONS: i64 = 7;
 
 /// The test database's URL, or `None` (after a loud notice) when the tests
 /// are to be skipped.
@@ -493,6 +493,88 @@ async fn concurrent_vpp_requests_never_share_the_last_licenses() {
             .unwrap()
             .unwrap();
         assert_eq!((a.requested, a.free()), (2, Some(1)));
+    })
+    .await;
+    pg.finish().await;
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// Every publication's id, through the store's pages.
+async fn publication_ids(store: &PostgresStore) -> Vec<i64> {
+    let mut ids = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_publications(after, pippin_store::MAX_PAGE)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else {
+            return ids;
+        };
+        after = Some(last.id);
+        ids.extend(page.iter().map(|p| p.id));
+    }
+}
+
+/// At the cap, each publication recorded deletes the oldest, also when
+/// several are recorded at once from several connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publications_are_capped_at_max_publications() {
+    const TASKS: u32 = 6;
+    let Some(pg) = Pg::with_pool(
+        "publications_are_capped_at_max_publications",
+        TASKS as usize + 2,
+    )
+    .await
+    else {
+        return;
+    };
+    let cap = pippin_store::MAX_PUBLICATIONS;
+    pg.sql(&format!(
+        "INSERT INTO {}.sup_publications (at, reporter, catalog_url, catalog_sha256,
+             published_at, products, packages_published, superseded, expired, detail)
+         SELECT i, 'r', 'https://u', '', i, 0, 0, 0, 0, '{{}}'
+         FROM generate_series(1, {cap}) AS i",
+        pg.schema
+    ))
+    .await;
+    let store = Arc::clone(&pg.store);
+    let result = tokio::spawn(async move {
+        let before = publication_ids(&store).await;
+        assert_eq!(before.len(), cap as usize);
+        let id = store
+            .record_publication(&suite::publication(1))
+            .await
+            .unwrap();
+        let after = publication_ids(&store).await;
+        assert_eq!(after.len(), cap as usize);
+        assert_eq!(after[0], before[1], "the oldest is gone");
+        assert_eq!(after.last(), Some(&id));
+
+        let barrier = Arc::new(tokio::sync::Barrier::new(TASKS as usize));
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|n| {
+                let s = Arc::clone(&store);
+                let b = Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    b.wait().await;
+                    s.record_publication(&suite::publication(n)).await.unwrap()
+                })
+            })
+            .collect();
+        let mut new = Vec::new();
+        for t in tasks {
+            new.push(t.await.unwrap());
+        }
+        new.sort_unstable();
+        let now = publication_ids(&store).await;
+        assert_eq!(now.len(), cap as usize, "the cap holds exactly");
+        assert_eq!(now[0], after[TASKS as usize]);
+        assert_eq!(now[now.len() - TASKS as usize..], new[..]);
+        let latest = store.latest_publication().await.unwrap().unwrap();
+        assert_eq!(latest.id, new[TASKS as usize - 1]);
     })
     .await;
     pg.finish().await;

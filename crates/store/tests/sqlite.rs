@@ -11,8 +11,8 @@ use apple_mdm_protocol::report::Status;
 use pippin_store::{EntryState, Error, SqliteStore, Store};
 
 /// The latest migration's version, and how many migrations there are.
-const SCHEMA_VERSION: i64 = 6;
-const MIGRATIONS: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
+const MIGRATIONS: i64 = 7;
 
 macro_rules! on_memory_and_file {
     ($($name:ident),* $(,)?) => {
@@ -169,7 +169,10 @@ async fn migrations_are_idempotent() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((version, name.as_str()), (SCHEMA_VERSION, "vpp"));
+    assert_eq!(
+        (version, name.as_str()),
+        (SCHEMA_VERSION, "sup_publications")
+    );
 }
 
 #[tokio::test]

@@ -20,8 +20,9 @@ use crate::error::{Error, Result};
 use crate::migrations::{self, SQLITE};
 use crate::model::{
     AuditEntry, AuditRecord, AuthenticateRecord, CommandRecord, EnrollmentPage, Inventory,
-    InventoryKind, ListQuery, MAX_PUSH_BATCH, NewCommand, PushRecord, PushResult, PushTarget,
-    ReportOutcome, Sha256, TokenUpdateRecord, TopicCount, UnixMillis,
+    InventoryKind, ListQuery, MAX_PUBLICATIONS, MAX_PUSH_BATCH, NewCommand, NewPublication,
+    Publication, PushRecord, PushResult, PushTarget, ReportOutcome, Sha256, TokenUpdateRecord,
+    TopicCount, UnixMillis,
 };
 use crate::vpp::check_token_name;
 use crate::{
@@ -572,6 +573,21 @@ impl Store for SqliteStore {
 
     async fn list_audit(&self, after: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
         self.read(move |c| ops::list_audit(c, after, limit)).await
+    }
+
+    async fn record_publication(&self, publication: &NewPublication) -> Result<i64> {
+        let publication = publication.clone();
+        self.write(move |c| ops::record_publication(c, &publication, MAX_PUBLICATIONS))
+            .await
+    }
+
+    async fn list_publications(&self, after: Option<i64>, limit: u32) -> Result<Vec<Publication>> {
+        self.read(move |c| ops::list_publications(c, after, limit))
+            .await
+    }
+
+    async fn latest_publication(&self) -> Result<Option<Publication>> {
+        self.read(ops::latest_publication).await
     }
 
     async fn put_dep_link(&self, link: &NewDepLink) -> Result<bool> {

@@ -12,9 +12,9 @@ use crate::common::{
 use crate::error::{Error, Result};
 use crate::model::{
     AuditEntry, AuditRecord, AuthenticateRecord, CommandRecord, CompletedCommand, Enrollment,
-    EnrollmentPage, EntryState, Inventory, InventoryItem, InventoryKind, NewCommand, NextCommand,
-    PushRecord, PushResult, PushTarget, ReportOutcome, Sha256, TokenUpdateRecord, TopicCount,
-    UnixMillis,
+    EnrollmentPage, EntryState, Inventory, InventoryItem, InventoryKind, NewCommand,
+    NewPublication, NextCommand, Publication, PushRecord, PushResult, PushTarget, ReportOutcome,
+    Sha256, TokenUpdateRecord, TopicCount, UnixMillis,
 };
 
 /// `(device, user_key)`.
@@ -818,4 +818,88 @@ pub(super) fn list_audit(
         });
     }
     Ok(out)
+}
+
+/// Stores a publication and deletes those beyond the latest `keep` (at
+/// least 1), in one transaction.
+pub(super) fn record_publication(c: &mut Connection, p: &NewPublication, keep: u32) -> Result<i64> {
+    let tx = immediate(c)?;
+    let id = tx
+        .prepare_cached(
+            "INSERT INTO sup_publications (at, reporter, catalog_url, catalog_sha256,
+                 published_at, products, packages_published, superseded, expired, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+        )?
+        .query_row(
+            params![
+                p.at,
+                p.reporter,
+                p.catalog_url,
+                p.catalog_sha256,
+                p.published_at,
+                p.products,
+                p.packages_published,
+                p.superseded,
+                p.expired,
+                p.detail.to_string()
+            ],
+            |r| r.get(0),
+        )?;
+    // The id of the oldest row to keep; none (NULL) while there are fewer.
+    tx.prepare_cached(
+        "DELETE FROM sup_publications WHERE id < (
+             SELECT id FROM sup_publications ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+    )?
+    .execute([keep.max(1) - 1])?;
+    tx.commit()?;
+    Ok(id)
+}
+
+/// The columns of a publication, in the order [`publication_from_row`]
+/// reads them.
+const PUBLICATION_COLUMNS: &str = "id, at, reporter, catalog_url, catalog_sha256, published_at, \
+    products, packages_published, superseded, expired, detail";
+
+fn publication_from_row(r: &rusqlite::Row<'_>) -> Result<Publication> {
+    let text: String = r.get(10)?;
+    Ok(Publication {
+        id: r.get(0)?,
+        publication: NewPublication {
+            at: r.get(1)?,
+            reporter: r.get(2)?,
+            catalog_url: r.get(3)?,
+            catalog_sha256: r.get(4)?,
+            published_at: r.get(5)?,
+            products: count(r.get(6)?, "sup_publications.products")?,
+            packages_published: count(r.get(7)?, "sup_publications.packages_published")?,
+            superseded: count(r.get(8)?, "sup_publications.superseded")?,
+            expired: count(r.get(9)?, "sup_publications.expired")?,
+            detail: serde_json::from_str(&text)
+                .map_err(|e| Error::corrupt("sup_publications.detail", e.to_string()))?,
+        },
+    })
+}
+
+pub(super) fn list_publications(
+    c: &Connection,
+    after: Option<i64>,
+    limit: u32,
+) -> Result<Vec<Publication>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {PUBLICATION_COLUMNS} FROM sup_publications WHERE id > ?1 ORDER BY id LIMIT ?2"
+    ))?;
+    let mut rows = stmt.query(params![after.unwrap_or(i64::MIN), clamp_limit(limit)])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(publication_from_row(r)?);
+    }
+    Ok(out)
+}
+
+pub(super) fn latest_publication(c: &Connection) -> Result<Option<Publication>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {PUBLICATION_COLUMNS} FROM sup_publications ORDER BY id DESC LIMIT 1"
+    ))?;
+    let mut rows = stmt.query([])?;
+    rows.next()?.map(publication_from_row).transpose()
 }

@@ -404,3 +404,111 @@ fn vpp_queries_use_their_indexes() {
         assert!(!p.contains("TEMP B-TREE"), "{q:?}\n{p}");
     }
 }
+
+fn publication(n: i64) -> NewPublication {
+    NewPublication {
+        at: n,
+        reporter: "sup-service".into(),
+        catalog_url: format!("https://sup.example.org/{n}/wsus.cab"),
+        catalog_sha256: "ab".repeat(32),
+        published_at: n,
+        products: 1,
+        packages_published: 2,
+        superseded: 3,
+        expired: 4,
+        detail: serde_json::json!({"n": n}),
+    }
+}
+
+fn publication_ids(store: &SqliteStore) -> Vec<i64> {
+    on_writer(store, |c| {
+        let mut stmt = c
+            .prepare("SELECT id FROM sup_publications ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<i64>>>()
+            .unwrap()
+    })
+}
+
+#[test]
+fn publications_beyond_the_cap_are_pruned_oldest_first() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    // With a cap of 3: nothing is deleted up to 3 rows, then the oldest go.
+    let record = |n: i64, keep: u32| {
+        on_writer(&store, move |c| {
+            ops::record_publication(c, &publication(n), keep).unwrap()
+        })
+    };
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(record(n, 3));
+    }
+    assert_eq!(publication_ids(&store), ids);
+    ids.push(record(3, 3));
+    ids.push(record(4, 3));
+    assert_eq!(publication_ids(&store), ids[2..]);
+    // Ids left unused (a deleted row, a rolled-back insert) change nothing:
+    // the latest `keep` rows stay, whatever their ids.
+    let gone = ids[3];
+    on_writer(&store, move |c| {
+        c.execute("DELETE FROM sup_publications WHERE id = ?1", [gone])
+            .unwrap()
+    });
+    let newest = record(5, 3);
+    assert_eq!(publication_ids(&store), vec![ids[2], ids[4], newest]);
+    // A cap of 0 is taken as 1.
+    let only = record(6, 0);
+    assert_eq!(publication_ids(&store), vec![only]);
+}
+
+#[tokio::test]
+async fn publications_are_capped_at_max_publications() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let cap = i64::from(MAX_PUBLICATIONS);
+    // MAX_PUBLICATIONS rows already stored, in one statement.
+    on_writer(&store, move |c| {
+        c.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+             INSERT INTO sup_publications (at, reporter, catalog_url, catalog_sha256,
+                 published_at, products, packages_published, superseded, expired, detail)
+             SELECT i, 'r', 'https://u', '', i, 0, 0, 0, 0, '{}' FROM n",
+            [cap],
+        )
+        .unwrap()
+    });
+    let ids = publication_ids(&store);
+    assert_eq!(ids.len(), MAX_PUBLICATIONS as usize);
+    let id = store.record_publication(&publication(1)).await.unwrap();
+    let after = publication_ids(&store);
+    assert_eq!(after.len(), MAX_PUBLICATIONS as usize);
+    assert_eq!(after[0], ids[1], "the oldest is gone");
+    assert_eq!(after.last(), Some(&id));
+    assert_eq!(store.latest_publication().await.unwrap().unwrap().id, id);
+}
+
+#[test]
+fn publication_queries_use_the_primary_key() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    // Pages, the latest, and the pruning: along the rowid, never sorted.
+    for (sql, want) in [
+        (
+            "SELECT id FROM sup_publications WHERE id > 5 ORDER BY id LIMIT 10",
+            "USING INTEGER PRIMARY KEY (rowid>?)",
+        ),
+        (
+            "SELECT id FROM sup_publications ORDER BY id DESC LIMIT 1",
+            "SCAN sup_publications",
+        ),
+        (
+            "DELETE FROM sup_publications WHERE id < (
+                 SELECT id FROM sup_publications ORDER BY id DESC LIMIT 1 OFFSET 9999)",
+            "USING INTEGER PRIMARY KEY (rowid<?)",
+        ),
+    ] {
+        let p = plan(&store, sql);
+        assert!(p.contains(want), "{sql}\n{p}");
+        assert!(!p.contains("TEMP B-TREE"), "{sql}\n{p}");
+    }
+}

@@ -6,10 +6,12 @@
 
 mod dep;
 mod push;
+mod sup;
 mod vpp;
 
 pub use dep::*;
 pub use push::*;
+pub use sup::*;
 pub use vpp::*;
 
 use std::collections::HashMap;
@@ -1458,6 +1460,7 @@ macro_rules! for_each_conformance_test {
             queue_depths,
             inventory_replaces_per_kind,
             audit_log,
+            sup_publications,
             keyset_pagination,
             health,
             dep_links_lifecycle,
