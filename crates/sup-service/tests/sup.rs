@@ -325,3 +325,144 @@ fn publishes_a_signed_catalog_and_keeps_the_last_good_one() {
     );
     assert_eq!(String::from_utf8_lossy(&missing), "404");
 }
+
+/// Publications reach cm-proxy's admin API: a report that cm-proxy refuses
+/// (a wrong token) is sent again at the next cycle, and an unchanged
+/// catalog is reported once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_publications_to_cm_proxy() {
+    if !require_python("sup-service report", &["plistlib"]) {
+        return;
+    }
+    let tmp = tempdir();
+    let www = tmp.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let (_server, port) = http_server(&www, &tmp.path().join("http.log"));
+    let catalog = www.join("index-14.sucatalog");
+    run_ok(
+        &[
+            &python(),
+            generator().to_str().unwrap(),
+            "--products",
+            "120",
+            "--seed",
+            "11",
+            "--out",
+            catalog.to_str().unwrap(),
+        ],
+        b"",
+    );
+    let url = format!("http://127.0.0.1:{port}/index-14.sucatalog");
+
+    // cm-proxy, in this process, on SQLite.
+    let cm_data = tempdir();
+    let mut settings = cm_proxy::config::Settings::defaults(cm_data.path().to_path_buf());
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cm_port = probe.local_addr().unwrap().port();
+    drop(probe);
+    settings.listen = format!("127.0.0.1:{cm_port}").parse().unwrap();
+    settings.public_url = format!("https://127.0.0.1:{cm_port}");
+    settings.admin_token = Some("sup-report-token-0123456789".into());
+    settings.log_stderr = false;
+    let bound = cm_proxy::bind(&settings).await.unwrap();
+    let app = bound.app().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(bound.serve(async move {
+        let _ = stopped.await;
+    }));
+
+    let data = tmp.path().join("data");
+    let token = tmp.path().join("token");
+    let cycle = |token_text: &'static str| {
+        let data = data.clone();
+        let token = token.clone();
+        let url = url.clone();
+        let ca = cm_data.path().join("ca.pem");
+        async move {
+            std::fs::write(&token, token_text).unwrap();
+            tokio::task::spawn_blocking(move || {
+                let out = run(
+                    &[
+                        BIN,
+                        "--once",
+                        "--no-distributions",
+                        "--data-dir",
+                        data.to_str().unwrap(),
+                        "--catalog",
+                        &url,
+                        "--public-host",
+                        "sup.example.test",
+                        "--cm-proxy-url",
+                        &format!("https://127.0.0.1:{cm_port}"),
+                        "--cm-proxy-token-file",
+                        token.to_str().unwrap(),
+                        "--cm-proxy-ca-file",
+                        ca.to_str().unwrap(),
+                        "--log-dir",
+                        data.join("logs").to_str().unwrap(),
+                        "--log-quiet",
+                    ],
+                    b"",
+                );
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+
+    let first = cycle("wrong-token").await;
+    assert_eq!(first["changed"], true, "{first}");
+    assert!(app.store.latest_publication().await.unwrap().is_none());
+    let log = std::fs::read_to_string(data.join("logs/sup-service.log")).unwrap();
+    assert!(
+        log.contains("cannot report the publication to cm-proxy"),
+        "{log}"
+    );
+    assert!(log.contains("401"), "{log}");
+
+    let second = cycle("sup-report-token-0123456789").await;
+    assert_eq!(second["changed"], false, "{second}");
+    let recorded = app
+        .store
+        .latest_publication()
+        .await
+        .unwrap()
+        .expect("reported");
+    let p = &recorded.publication;
+    assert_eq!(
+        p.catalog_url,
+        "https://sup.example.test:8763/catalogs/pippin-apple.cab"
+    );
+    assert_eq!(
+        Some(p.catalog_sha256.as_str()),
+        first["catalog_sha256"].as_str()
+    );
+    assert_eq!(u64::from(p.products), first["products"].as_u64().unwrap());
+    assert_eq!(
+        u64::from(p.packages_published),
+        first["packages_published"].as_u64().unwrap()
+    );
+    assert_eq!(p.detail["sources"][0]["url"], url.as_str());
+    assert!(
+        p.detail["signer"]
+            .as_str()
+            .unwrap()
+            .contains("Pippin software updates"),
+        "{}",
+        p.detail
+    );
+
+    let third = cycle("sup-report-token-0123456789").await;
+    assert_eq!(third["changed"], false, "{third}");
+    let all = app.store.list_publications(None, 100).await.unwrap();
+    assert_eq!(all.len(), 1, "an unchanged catalog is reported once");
+
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(5), serving).await;
+}
