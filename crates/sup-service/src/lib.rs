@@ -3,8 +3,9 @@
 //! turns them into a WSUS third-party catalog of metadata-only updates
 //! (vendor "Apple"), signs it, and serves it over HTTPS at a stable URL
 //! that ConfigMgr's *Third-party software update catalogs* subscribes to.
-//! Macs then appear under Software Updates in the console, and a
-//! deployment becomes an MDM `ScheduleOSUpdate` through cm-proxy.
+//! Apple's updates then appear under Software Updates in the console; each
+//! carries its Apple product key, from which the ConfigMgr bridge in
+//! cm-proxy (planned) makes the MDM `ScheduleOSUpdate` for a deployment.
 //!
 //! | part | what |
 //! |---|---|

@@ -15,12 +15,12 @@
 //!
 //! Apple updates are published **metadata only**: Macs are not WSUS
 //! clients. The applicability rules therefore query a WMI namespace that
-//! only Pippin answers ([`PIPPIN_NAMESPACE`]), filled from what managed
-//! Macs report over MDM (`OSUpdateStatus`, `AvailableOSUpdates`,
-//! `InstalledApplicationList`); a Windows agent finds no such namespace and
+//! no Windows machine has ([`PIPPIN_NAMESPACE`]); its classes stand for what
+//! managed Macs report over MDM (`OSUpdateStatus`, `AvailableOSUpdates`,
+//! `InstalledApplicationList`), for Pippin to evaluate, and a Windows agent
 //! never sees an Apple update as applicable. The install data names the
-//! Apple product key, which Pippin turns into an MDM `ScheduleOSUpdate`
-//! when ConfigMgr deploys the update. See [`Rule`] for the classes queried.
+//! Apple product key, from which an MDM `ScheduleOSUpdate` installs the
+//! update on a Mac. See [`Rule`] for the classes queried.
 //!
 //! Building a package from an Apple product is [`crate::publish`]'s job;
 //! this module writes what it is given, bounded and escaped:
@@ -68,8 +68,8 @@ pub const NS_CMD: &str = "http://schemas.microsoft.com/wsus/2005/04/CorporatePub
 /// Namespace of XML Schema instances (prefix `xsi`).
 pub const NS_XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
-/// The WMI namespace that Pippin's applicability rules query. Only Pippin
-/// answers it (from MDM inventory); no Windows machine has it.
+/// The WMI namespace that Pippin's applicability rules query. Its classes
+/// stand for MDM inventory; no Windows machine has it.
 pub const PIPPIN_NAMESPACE: &str = r"root\Pippin";
 
 /// Longest title WSUS accepts, in characters.
