@@ -58,6 +58,10 @@ pub struct FileConfig {
     /// (checked by the `netboot-server` crate); `cm-proxy` alone ignores it
     /// with a warning.
     pub netboot: Option<toml::Table>,
+    /// `[sup]`: the software update point that `pippin serve` runs
+    /// alongside (checked by the `sup-service` crate); `cm-proxy` alone
+    /// ignores it with a warning.
+    pub sup: Option<toml::Table>,
 }
 
 /// `[database]`.
@@ -385,6 +389,8 @@ pub struct Settings {
     pub vpp: VppConfig,
     /// The file's `[netboot]` section, unchecked (see [`FileConfig::netboot`]).
     pub netboot: Option<toml::Table>,
+    /// The file's `[sup]` section, unchecked (see [`FileConfig::sup`]).
+    pub sup: Option<toml::Table>,
 }
 
 impl Settings {
@@ -422,6 +428,7 @@ impl Settings {
             dep: DepConfig::default(),
             vpp: VppConfig::default(),
             netboot: None,
+            sup: None,
         }
     }
 
@@ -482,6 +489,7 @@ impl Settings {
         self.dep = f.dep;
         self.vpp = f.vpp;
         self.netboot = f.netboot;
+        self.sup = f.sup;
     }
 
     /// The master key file in use.

@@ -96,6 +96,11 @@ pub async fn run_main(exe_name: &str, settings: config::Settings) -> anyhow::Res
             "{exe_name}: the [netboot] section is read by `pippin serve` only; run netboot-server for NetBoot"
         );
     }
+    if settings.sup.is_some() {
+        eprintln!(
+            "{exe_name}: the [sup] section is read by `pippin serve` only; run sup-service for macOS updates"
+        );
+    }
     run_main_with(
         exe_name,
         settings,

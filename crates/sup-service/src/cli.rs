@@ -2,9 +2,9 @@
 //! `PIPPIN_SUP_*` environment variable.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::config::{FileConfig, Overrides, Settings};
+use crate::config::{CmProxy, FileConfig, Overrides, Settings, SupSection};
 
 /// Flags of `sup-service`.
 #[derive(Debug, clap::Args)]
@@ -147,5 +147,83 @@ impl ServeArgs {
             stderr: !self.log_quiet,
         };
         Ok((settings, log))
+    }
+}
+
+/// The software-update flags of `pippin serve`; the rest of the `[sup]`
+/// section is set in its configuration file.
+#[derive(Debug, clap::Args)]
+pub struct PippinSupArgs {
+    /// Run the software update point too: Apple's catalogs as a signed WSUS
+    /// catalog on --sup-listen, data in DATA_DIR/sup [default: off, or
+    /// `[sup] enabled` in the file].
+    #[arg(long, env = "PIPPIN_SUP_ENABLED")]
+    pub sup: bool,
+    /// HTTPS address and port of the catalog [default: 0.0.0.0:8763].
+    #[arg(long, env = "PIPPIN_SUP_LISTEN", value_name = "ADDR")]
+    pub sup_listen: Option<SocketAddr>,
+    /// An Apple catalog to publish, as URL or OS=URL; repeat for several
+    /// [default: Apple's catalogs for macOS 26, 15 and 14].
+    #[arg(
+        long = "sup-catalog",
+        env = "PIPPIN_SUP_CATALOGS",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub sup_catalogs: Vec<String>,
+}
+
+impl PippinSupArgs {
+    /// The settings when the service is enabled (by flag or by `section`),
+    /// else `None`. Beside `pippin serve` it keeps its data in
+    /// `data_dir/sup`, serves with the site's server certificate
+    /// (`data_dir/server.pem`, issued by `data_dir/ca.pem`) for
+    /// `public_host`, and reports to the MDM service at `public_url` with
+    /// the admin token in `data_dir/admin-token` when the token is kept in
+    /// that file (`token_in_file`: the MDM service makes it on first start,
+    /// before this service starts) or the file exists.
+    pub fn settings(
+        &self,
+        section: Option<&SupSection>,
+        data_dir: &Path,
+        public_url: &str,
+        token_in_file: bool,
+    ) -> anyhow::Result<Option<Settings>> {
+        let enabled = self.sup || section.and_then(|s| s.enabled).unwrap_or(false);
+        if !enabled {
+            return Ok(None);
+        }
+        let default = SupSection::default();
+        let section = section.unwrap_or(&default);
+        let host = public_url.parse::<http::Uri>().ok().and_then(|u| {
+            u.host()
+                .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned())
+        });
+        let server_cert = data_dir.join(pippin_service::Pki::SERVER_CERT);
+        let server_key = data_dir.join(pippin_service::Pki::SERVER_KEY);
+        let overrides = Overrides {
+            listen: self.sup_listen,
+            public_host: section.public_host.clone().or(host),
+            data_dir: Some(
+                section
+                    .data_dir
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join("sup")),
+            ),
+            catalogs: self.sup_catalogs.clone(),
+            tls_cert: section.tls.cert.clone().or(Some(server_cert)),
+            tls_key: section.tls.key.clone().or(Some(server_key)),
+            ..Overrides::default()
+        };
+        let mut settings = Settings::resolve(section, &overrides)?;
+        let token = data_dir.join("admin-token");
+        if settings.cm_proxy.is_none() && (token_in_file || token.exists()) {
+            settings.cm_proxy = Some(CmProxy {
+                url: public_url.trim_end_matches('/').to_owned(),
+                token_file: token,
+                ca_file: Some(data_dir.join(pippin_service::Pki::CA_CERT)),
+            });
+        }
+        Ok(Some(settings))
     }
 }

@@ -88,6 +88,9 @@ pub struct LogSection {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SupSection {
+    /// Run the software update point inside `pippin serve` (default false;
+    /// the `sup-service` executable always runs it).
+    pub enabled: Option<bool>,
     /// HTTPS address and port [default `0.0.0.0:8763`].
     pub listen: Option<SocketAddr>,
     /// Host name ConfigMgr reaches the service by: in the catalog URL and

@@ -299,8 +299,9 @@ impl Syncer {
             let cab_sha256 = sha256_hex(&signed);
             self.data.publish(&self.data.xml_path(&name), &xml)?;
             self.data.publish(&self.data.cab_path(&name), &signed)?;
+            let built_at = SystemTime::now();
             let published = PublishedInfo {
-                published_at: now.unix_timestamp(),
+                published_at: time::OffsetDateTime::from(built_at).unix_timestamp(),
                 xml_sha256,
                 cab_sha256: cab_sha256.clone(),
                 products: summary.products,
@@ -313,7 +314,7 @@ impl Syncer {
             self.shared.set_current(Served {
                 cab: Bytes::from(signed),
                 sha256: cab_sha256,
-                built_at: SystemTime::from(now),
+                built_at,
             });
             self.shared
                 .health
