@@ -142,6 +142,11 @@ impl DataDir {
         std::fs::read(self.distribution_path(url)).ok()
     }
 
+    /// Whether the distribution file at `url` is cached.
+    pub fn has_distribution(&self, url: &str) -> bool {
+        self.distribution_path(url).is_file()
+    }
+
     /// Caches the distribution file at `url`.
     pub fn cache_distribution(&self, url: &str, body: &[u8]) -> anyhow::Result<()> {
         write(&self.distribution_path(url), body)

@@ -238,12 +238,12 @@ impl Syncer {
         let merged = wsus_publish::catalog::merge(catalogs);
         let products: Vec<Product> = merged.products.into_values().map(|m| m.product).collect();
 
-        // 3. Distributions.
-        let distributions = if self.settings.fetch_distributions {
-            self.distributions(&products).await
-        } else {
-            vec![None; products.len()]
-        };
+        // 3. Distributions: downloaded into the cache here, read from it
+        // one at a time below, so that memory holds one at a time.
+        let fetch_distributions = self.settings.fetch_distributions;
+        if fetch_distributions {
+            self.fetch_distributions(&products).await;
+        }
 
         // 4. The WSUS catalog.
         let options = PublishOptions {
@@ -251,11 +251,18 @@ impl Syncer {
             ..PublishOptions::default()
         };
         let ledger = state.ledger.clone();
+        let data = self.data.clone();
         let built = tokio::task::spawn_blocking(move || {
             let facts: Vec<UpdateFacts> = products
                 .iter()
-                .zip(&distributions)
-                .map(|(p, d)| UpdateFacts::from_product(p, d.as_ref()))
+                .map(|p| {
+                    let dist = fetch_distributions
+                        .then(|| p.preferred_distribution("English"))
+                        .flatten()
+                        .and_then(|(_, url)| data.cached_distribution(url))
+                        .and_then(|bytes| Distribution::parse(&bytes).ok());
+                    UpdateFacts::from_product(p, dist.as_ref())
+                })
                 .collect();
             let publication = publish::build(&facts, &ledger, &options, now);
             let xml = publication.catalog.to_xml();
@@ -448,72 +455,53 @@ impl Syncer {
         }
     }
 
-    /// The English distribution of each product (`None` where there is
-    /// none or it cannot be read).
-    async fn distributions(&self, products: &[Product]) -> Vec<Option<Distribution>> {
-        let semaphore = Arc::new(Semaphore::new(self.settings.distribution_concurrency));
-        let mut out: Vec<Option<Distribution>> = vec![None; products.len()];
-        let mut downloads = Vec::new();
-        let mut failed = 0usize;
-        for (i, product) in products.iter().enumerate() {
-            let Some((_, url)) = product.preferred_distribution("English") else {
-                continue;
-            };
-            match self
-                .data
-                .cached_distribution(url)
-                .map(|b| Distribution::parse(&b))
-            {
-                Some(Ok(d)) => out[i] = Some(d),
-                _ => downloads.push((i, url.to_owned())),
-            }
+    /// Downloads the English distribution files that are not in the cache
+    /// yet, several at a time; a file is cached only if it parses.
+    async fn fetch_distributions(&self, products: &[Product]) {
+        let mut missing: Vec<&str> = products
+            .iter()
+            .filter_map(|p| p.preferred_distribution("English").map(|(_, url)| url))
+            .filter(|url| !self.data.has_distribution(url))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if missing.is_empty() {
+            return;
         }
-        if !downloads.is_empty() {
-            info!(count = downloads.len(), "downloading distribution files");
-        }
-        let client = &self.client;
-        let results = {
-            let mut futures = Vec::new();
-            for (i, url) in downloads {
-                let semaphore = semaphore.clone();
-                futures.push(async move {
-                    let _permit = semaphore.acquire().await.ok();
-                    let fetched = client.fetch(&url, &Validators::default()).await;
-                    (i, url, fetched)
-                });
-            }
-            futures_util::future::join_all(futures).await
-        };
-        for (i, url, fetched) in results {
-            match fetched {
-                Ok(Fetched::Modified { body, .. }) if body.len() <= MAX_DISTRIBUTION_BYTES => {
-                    match Distribution::parse(&body) {
-                        Ok(d) => {
-                            if let Err(e) = self.data.cache_distribution(&url, &body) {
-                                warn!(error = %e, "cannot cache a distribution file");
-                            }
-                            out[i] = Some(d);
-                        }
-                        Err(e) => {
-                            failed += 1;
-                            debug!(%url, error = %e, "distribution file does not parse");
+        info!(count = missing.len(), "downloading distribution files");
+        let semaphore = Semaphore::new(self.settings.distribution_concurrency);
+        let downloads = missing.into_iter().map(|url| {
+            let semaphore = &semaphore;
+            async move {
+                let _permit = semaphore.acquire().await.ok();
+                let problem = match self.client.fetch(url, &Validators::default()).await {
+                    Ok(Fetched::Modified { body, .. }) if body.len() <= MAX_DISTRIBUTION_BYTES => {
+                        match Distribution::parse(&body) {
+                            Ok(_) => match self.data.cache_distribution(url, &body) {
+                                Ok(()) => return true,
+                                Err(e) => format!("cannot cache it: {e:#}"),
+                            },
+                            Err(e) => format!("does not parse: {e}"),
                         }
                     }
-                }
-                Ok(_) => failed += 1,
-                Err(e) => {
-                    failed += 1;
-                    debug!(%url, error = %e, "cannot download a distribution file");
-                }
+                    Ok(Fetched::Modified { body, .. }) => {
+                        format!("{} bytes, too large", body.len())
+                    }
+                    Ok(Fetched::NotModified) => "304 to an unconditional request".to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                debug!(%url, %problem, "distribution file not read");
+                false
             }
-        }
+        });
+        let results = futures_util::future::join_all(downloads).await;
+        let failed = results.iter().filter(|ok| !**ok).count();
         if failed > 0 {
             warn!(
                 failed,
-                "distribution files could not be read; those products are published under their product key and catalog data"
+                "distribution files could not be read; those products are published with what the catalog says (tried again at the next cycle)"
             );
         }
-        out
     }
 }
 
