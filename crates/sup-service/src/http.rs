@@ -232,3 +232,141 @@ async fn connection(
         debug!(%peer, error = %e, "connection ended with an error");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    fn shared() -> Arc<Shared> {
+        let metrics = pippin_service::Metrics::new();
+        let downloads = metrics
+            .counter("downloads_total", "downloads", &[])
+            .unwrap();
+        Arc::new(Shared {
+            catalog_name: "apple".into(),
+            current: RwLock::new(None),
+            signing_cert: Bytes::from_static(b"\x30\x03\x02\x01\x01"),
+            health: pippin_service::Health::new(),
+            metrics,
+            downloads,
+        })
+    }
+
+    async fn get(
+        shared: &Arc<Shared>,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let mut req = Request::get(path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = router(shared.clone())
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap()
+            .to_vec();
+        (status, headers, body)
+    }
+
+    #[tokio::test]
+    async fn serves_the_catalog_with_validators() {
+        let s = shared();
+        let (st, h, _) = get(&s, "/catalogs/apple.cab", &[]).await;
+        assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(h[header::RETRY_AFTER], "300");
+
+        let built = SystemTime::UNIX_EPOCH + Duration::from_secs(1_717_200_000);
+        s.set_current(Served {
+            cab: Bytes::from_static(b"MSCF cab"),
+            sha256: "ab".repeat(32),
+            built_at: built,
+        });
+        let (st, h, body) = get(&s, "/catalogs/apple.cab", &[]).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(body, b"MSCF cab");
+        let etag = h[header::ETAG].to_str().unwrap().to_owned();
+        assert_eq!(etag, format!("\"{}\"", "ab".repeat(32)));
+        assert_eq!(h[header::LAST_MODIFIED], "Sat, 01 Jun 2024 00:00:00 GMT");
+        assert_eq!(h[header::CONTENT_TYPE], "application/vnd.ms-cab-compressed");
+        assert_eq!(s.downloads.get(), 1);
+
+        let (st, _, body) = get(&s, "/catalogs/apple.cab", &[("if-none-match", &etag)]).await;
+        assert_eq!((st, body.len()), (StatusCode::NOT_MODIFIED, 0));
+        let (st, _, _) = get(
+            &s,
+            "/catalogs/apple.cab",
+            &[("if-none-match", "\"other\", W/\"x\"")],
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        // If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2).
+        let (st, _, _) = get(
+            &s,
+            "/catalogs/apple.cab",
+            &[
+                ("if-none-match", "\"other\""),
+                ("if-modified-since", "Sun, 02 Jun 2024 00:00:00 GMT"),
+            ],
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        let (st, _, _) = get(
+            &s,
+            "/catalogs/apple.cab",
+            &[("if-modified-since", "Sat, 01 Jun 2024 00:00:00 GMT")],
+        )
+        .await;
+        assert_eq!(st, StatusCode::NOT_MODIFIED);
+        let (st, _, _) = get(
+            &s,
+            "/catalogs/apple.cab",
+            &[("if-modified-since", "Fri, 31 May 2024 23:59:59 GMT")],
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        let (st, _, _) = get(
+            &s,
+            "/catalogs/apple.cab",
+            &[("if-modified-since", "not a date")],
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(s.downloads.get(), 5);
+    }
+
+    #[tokio::test]
+    async fn certificate_health_and_unknown_paths() {
+        let s = shared();
+        let (st, h, body) = get(&s, "/catalogs/apple.cer", &[]).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(h[header::CONTENT_TYPE], "application/pkix-cert");
+        assert_eq!(body, b"\x30\x03\x02\x01\x01");
+        for path in [
+            "/catalogs/other.cab",
+            "/catalogs/apple.xml",
+            "/catalogs/..%2fstate.json",
+            "/state.json",
+        ] {
+            let (st, _, _) = get(&s, path, &[]).await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "{path}");
+        }
+        s.health
+            .set("catalog", pippin_service::HealthStatus::Down, "none yet");
+        let (st, _, body) = get(&s, "/healthz", &[]).await;
+        assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(String::from_utf8(body).unwrap().contains("none yet"));
+        let (st, _, body) = get(&s, "/metrics", &[]).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(String::from_utf8(body).unwrap().contains("downloads_total"));
+    }
+}
