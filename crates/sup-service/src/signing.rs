@@ -159,3 +159,50 @@ fn generate(common_name: &str, now: SystemTime) -> anyhow::Result<(String, Strin
         .context("signing the certificate")?;
     Ok((cert.pem(), key_pem.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_once_sealed_at_rest_and_signing() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let first =
+            load_or_create(None, dir.path(), "Pippin software updates (test)", now).unwrap();
+        assert!(first.created);
+        assert!(
+            first.subject.contains("CN=Pippin software updates (test)"),
+            "{}",
+            first.subject
+        );
+        let sealed = std::fs::read_to_string(dir.path().join(KEY_FILE)).unwrap();
+        assert!(!sealed.contains("PRIVATE KEY"), "the key is sealed at rest");
+        assert!(SecretBox::is_sealed(sealed.trim()));
+
+        let again = load_or_create(None, dir.path(), "ignored", now).unwrap();
+        assert!(!again.created);
+        assert_eq!(again.cert_der, first.cert_der);
+
+        // A certificate near its end is replaced.
+        let later = now + VALIDITY - Duration::from_secs(86_400);
+        let renewed =
+            load_or_create(None, dir.path(), "Pippin software updates (test)", later).unwrap();
+        assert!(renewed.created);
+        assert_ne!(renewed.cert_der, first.cert_der);
+
+        // It signs cabinets that verify.
+        let mut builder = wsus_publish::cab::CabBuilder::new();
+        builder.authenticode_reserve();
+        let t = time::macros::datetime!(2024-06-01 12:00);
+        builder.add_file("a.xml", &b"<a/>"[..], t).unwrap();
+        let signed =
+            wsus_publish::authenticode::sign_cab(&builder.build().unwrap(), &renewed.signer)
+                .unwrap();
+        wsus_publish::authenticode::verify_cab(&signed).unwrap();
+
+        // A damaged sealed key is an error, not a new identity.
+        std::fs::write(dir.path().join(KEY_FILE), "pv1.AAAA").unwrap();
+        assert!(load_or_create(None, dir.path(), "x", later).is_err());
+    }
+}
