@@ -20,7 +20,11 @@
 //! `InstalledApplicationList`), for Pippin to evaluate, and a Windows agent
 //! never sees an Apple update as applicable. The install data names the
 //! Apple product key, from which an MDM `ScheduleOSUpdate` installs the
-//! update on a Mac. See [`Rule`] for the classes queried.
+//! update on a Mac. See [`Rule`] for the classes queried. The update type
+//! (a software update, not a driver) is carried by that installer data, as
+//! in vendors' packages: a driver's item would hold
+//! `drv:WindowsDriverMetaData` instead; no attribute of `sdp:Properties`
+//! repeats it.
 //!
 //! Building a package from an Apple product is [`crate::publish`]'s job;
 //! this module writes what it is given, bounded and escaped:
