@@ -79,26 +79,24 @@ fn main() -> anyhow::Result<()> {
                 &settings.public_url,
                 settings.admin_token.is_none(),
             )?;
-            let companion = (netboot.is_some() || sup.is_some()).then(|| {
-                move || async move {
-                    let netboot = async move {
-                        let Some(s) = netboot else { return Ok(()) };
-                        let running = netboot_server::Netboot::bind(s).await?;
-                        for line in running.banner() {
-                            println!("{line}");
-                        }
-                        running.run(cm_proxy::shutdown_signal()).await
-                    };
-                    let sup = async move {
-                        let Some(s) = sup else { return Ok(()) };
-                        let running = sup_service::Running::bind(s).await?;
-                        for line in running.banner() {
-                            println!("{line}");
-                        }
-                        running.run(cm_proxy::shutdown_signal()).await
-                    };
-                    tokio::try_join!(netboot, sup).map(|_| ())
-                }
+            let companion = (netboot.is_some() || sup.is_some()).then_some(move || async move {
+                let netboot = async move {
+                    let Some(s) = netboot else { return Ok(()) };
+                    let running = netboot_server::Netboot::bind(s).await?;
+                    for line in running.banner() {
+                        println!("{line}");
+                    }
+                    running.run(cm_proxy::shutdown_signal()).await
+                };
+                let sup = async move {
+                    let Some(s) = sup else { return Ok(()) };
+                    let running = sup_service::Running::bind(s).await?;
+                    for line in running.banner() {
+                        println!("{line}");
+                    }
+                    running.run(cm_proxy::shutdown_signal()).await
+                };
+                tokio::try_join!(netboot, sup).map(|_| ())
             });
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
