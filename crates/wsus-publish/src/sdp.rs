@@ -443,8 +443,13 @@ impl MsrcSeverity {
 
 /// An applicability rule: the logical rules of
 /// `LogicalApplicabilityRules.xsd` (`lar:And`, `lar:Or`, `lar:Not`,
-/// `lar:True`, `lar:False`) over `bar:WmiQuery` from
+/// `lar:True`, `lar:False`) over `bar:Processor` and `bar:WmiQuery` from
 /// `BaseApplicabilityRules.xsd`.
+///
+/// A package's own `IsInstallable` ([`Rule::is_mac`]) first says that the
+/// processor is none of Windows' architectures (x86, ARM, IA-64, x64,
+/// ARM64), so that a Windows agent finds every Apple update not applicable
+/// without ever querying WMI; a Mac has none of them.
 ///
 /// The queries Pippin writes go to [`PIPPIN_NAMESPACE`] and its classes:
 ///
@@ -470,6 +475,12 @@ pub enum Rule {
     True,
     /// `lar:False`.
     False,
+    /// `bar:Processor`: the processor architecture is `architecture`
+    /// (`PROCESSOR_ARCHITECTURE_*`: 0 x86, 5 ARM, 6 IA-64, 9 x64, 12 ARM64).
+    Processor {
+        /// `Architecture`.
+        architecture: u16,
+    },
     /// `bar:WmiQuery`: the query returns at least one instance.
     WmiQuery {
         /// `Namespace`.
@@ -480,9 +491,20 @@ pub enum Rule {
 }
 
 impl Rule {
-    /// The device is a Mac that Pippin manages.
+    /// Windows' processor architectures (`PROCESSOR_ARCHITECTURE_*`).
+    pub const WINDOWS_ARCHITECTURES: [u16; 5] = [0, 5, 6, 9, 12];
+
+    /// The device is a Mac that Pippin manages: no Windows processor
+    /// architecture, and Pippin's record of a macOS device.
     pub fn is_mac() -> Self {
-        Self::pippin("SELECT * FROM Pippin_OperatingSystem WHERE Platform = 'macOS'")
+        let mut rules: Vec<Self> = Self::WINDOWS_ARCHITECTURES
+            .iter()
+            .map(|&architecture| Self::Not(Box::new(Self::Processor { architecture })))
+            .collect();
+        rules.push(Self::pippin(
+            "SELECT * FROM Pippin_OperatingSystem WHERE Platform = 'macOS'",
+        ));
+        Self::And(rules)
     }
 
     /// The Mac reports product `product_key` among its available updates.
@@ -583,6 +605,9 @@ impl Rule {
             }
             Self::True => out.push_str("<lar:True />\n"),
             Self::False => out.push_str("<lar:False />\n"),
+            Self::Processor { architecture } => {
+                let _ = writeln!(out, r#"<bar:Processor Architecture="{architecture}" />"#);
+            }
             Self::WmiQuery { namespace, wql } => {
                 let _ = writeln!(
                     out,

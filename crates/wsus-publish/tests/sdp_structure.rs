@@ -178,6 +178,10 @@ fn catalog_uses_the_vocabulary_of_real_sdps() {
     vocabulary(&sample_catalog(), &mut ours);
 
     for (name, attrs) in &ours.attributes {
+        if is_logical_operator(name) {
+            assert!(attrs.is_empty(), "{name:?} takes no attributes");
+            continue;
+        }
         let known = reference
             .attributes
             .get(name)
@@ -226,6 +230,13 @@ fn catalog_uses_the_vocabulary_of_real_sdps() {
             );
         }
     }
+}
+
+/// The operators `LogicalApplicabilityRules.xsd` defines; the reference
+/// packages happen to use only `And` and `Or`.
+fn is_logical_operator(name: &QName) -> bool {
+    name.0.ends_with("LogicalApplicabilityRules.xsd")
+        && matches!(name.1.as_str(), "And" | "Or" | "Not" | "True" | "False")
 }
 
 /// Logical rules (`lar:And`, `lar:Or`) and the rule slots of a package
