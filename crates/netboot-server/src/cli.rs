@@ -96,24 +96,10 @@ pub struct ServeArgs {
     pub log_quiet: bool,
 }
 
-/// Resolved logging settings of the executable.
-#[derive(Clone, Debug)]
-pub struct LogSettings {
-    /// Directory.
-    pub dir: PathBuf,
-    /// Filter.
-    pub level: String,
-    /// Size limit.
-    pub max_bytes: Option<u64>,
-    /// File count.
-    pub max_files: Option<u32>,
-    /// Copy to stderr.
-    pub stderr: bool,
-}
-
 impl ServeArgs {
-    /// Settings from defaults, the file, the environment and the flags.
-    pub fn settings(&self) -> anyhow::Result<(Settings, LogSettings)> {
+    /// Settings and the log from defaults, the file, the environment and
+    /// the flags.
+    pub fn settings(&self) -> anyhow::Result<(Settings, pippin_service::LogConfig)> {
         let file = match &self.config {
             Some(p) => FileConfig::load(p)?,
             None => FileConfig::default(),
@@ -121,21 +107,13 @@ impl ServeArgs {
         let mut s = Settings::defaults(PathBuf::from("./netboot-images"));
         s.apply_section(&file.netboot);
         s.apply_overrides(&self.overrides());
-        let log = LogSettings {
-            dir: self
-                .log_dir
-                .clone()
-                .or(file.log.dir)
-                .unwrap_or_else(|| PathBuf::from("./logs")),
-            level: self
-                .log_level
-                .clone()
-                .or(file.log.level)
-                .unwrap_or_else(|| "info".to_owned()),
-            max_bytes: self.log_max_bytes.or(file.log.max_bytes),
-            max_files: self.log_max_files.or(file.log.max_files),
-            stderr: !self.log_quiet,
+        let flags = pippin_service::LogSection {
+            dir: self.log_dir.clone(),
+            max_bytes: self.log_max_bytes,
+            max_files: self.log_max_files,
+            level: self.log_level.clone(),
         };
+        let log = file.log.config(&flags, "netboot-server", !self.log_quiet);
         Ok((s, log))
     }
 
@@ -250,7 +228,7 @@ mod tests {
             .unwrap();
         assert_eq!(s.images, PathBuf::from("/srv/a"));
         assert_eq!(s.bsdp_listen, Some("0.0.0.0:1067".parse().unwrap()));
-        assert_eq!(log.level, "debug");
+        assert_eq!(log.filter, "debug");
         let (s, _) = Standalone::try_parse_from([
             "x",
             "--config",

@@ -113,7 +113,7 @@ pub struct HttpSection {
 pub struct FileConfig {
     /// Log files.
     #[serde(default)]
-    pub log: LogSection,
+    pub log: pippin_service::LogSection,
     /// The service.
     #[serde(default)]
     pub netboot: NetbootSection,
@@ -124,20 +124,6 @@ impl FileConfig {
     pub fn load(path: &Path) -> pippin_service::Result<Self> {
         pippin_service::load_toml(path)
     }
-}
-
-/// `[log]` of the `netboot-server` executable.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogSection {
-    /// Directory of the log files [default `./logs`].
-    pub dir: Option<PathBuf>,
-    /// Rotate at this size, bytes (default 1 MiB, clamped 200 KiB..4 MiB).
-    pub max_bytes: Option<u64>,
-    /// Files kept, the live one included (default 10, clamped 1..20).
-    pub max_files: Option<u32>,
-    /// Filter, `RUST_LOG` syntax (default `info`).
-    pub level: Option<String>,
 }
 
 /// The resolved settings of the service.

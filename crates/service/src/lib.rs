@@ -167,7 +167,7 @@ pub use config::{load_toml, parse_toml};
 pub use error::{Error, Result};
 pub use health::{Health, HealthReport, HealthStatus};
 pub use logging::{
-    LogConfig, LogGuard, RecordWriter, RotatingFile, build_subscriber, init_logging,
+    LogConfig, LogGuard, LogSection, RecordWriter, RotatingFile, build_subscriber, init_logging,
 };
 pub use metrics::{Counter, Gauge, Metrics};
 pub use pki::{

@@ -122,6 +122,47 @@ impl LogConfig {
     }
 }
 
+/// The `[log]` section of a component's TOML file; the same fields also
+/// carry the values given by flags and environment variables, which
+/// [`LogSection::config`] lays over the file's.
+#[derive(Clone, Debug, Default, Eq, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// Directory of the log files [default `./logs`].
+    pub dir: Option<PathBuf>,
+    /// Rotate at this size, bytes (default 1 MiB, clamped 200 KiB..4 MiB).
+    pub max_bytes: Option<u64>,
+    /// Files kept, the live one included (default 10, clamped 1..20).
+    pub max_files: Option<u32>,
+    /// Filter, `RUST_LOG` syntax (default `info`).
+    pub level: Option<String>,
+}
+
+impl LogSection {
+    /// The log of `exe_name`: each value from `over` (flags and
+    /// environment) if given, else from this section, else the default
+    /// (`./logs`, [`LogConfig`]'s limits and filter).
+    pub fn config(&self, over: &Self, exe_name: &str, also_stderr: bool) -> LogConfig {
+        let dir = over
+            .dir
+            .clone()
+            .or_else(|| self.dir.clone())
+            .unwrap_or_else(|| PathBuf::from("./logs"));
+        let mut config = LogConfig::new(dir, exe_name);
+        if let Some(v) = over.max_bytes.or(self.max_bytes) {
+            config.max_bytes = v;
+        }
+        if let Some(v) = over.max_files.or(self.max_files) {
+            config.max_files = v;
+        }
+        if let Some(v) = over.level.clone().or_else(|| self.level.clone()) {
+            config.filter = v;
+        }
+        config.also_stderr = also_stderr;
+        config
+    }
+}
+
 fn clamp<T: Ord + Copy>(v: T, range: RangeInclusive<T>) -> T {
     v.clamp(*range.start(), *range.end())
 }

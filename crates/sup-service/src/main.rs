@@ -31,16 +31,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let mut config = pippin_service::LogConfig::new(log.dir, "sup-service");
-        if let Some(v) = log.max_bytes {
-            config.max_bytes = v;
-        }
-        if let Some(v) = log.max_files {
-            config.max_files = v;
-        }
-        config.filter = log.level;
-        config.also_stderr = log.stderr;
-        let _guard = pippin_service::init_logging(config)?;
+        let _guard = pippin_service::init_logging(log)?;
         let running = Running::bind(settings).await?;
         if cli.once {
             let report = running.syncer().cycle().await?;

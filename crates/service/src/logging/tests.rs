@@ -415,3 +415,32 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn log_section_layers_flags_over_file_over_defaults() {
+    let none = LogSection::default();
+    let c = none.config(&none, "sup-service", true);
+    assert_eq!(c, {
+        let mut d = LogConfig::new("./logs", "sup-service");
+        d.also_stderr = true;
+        d
+    });
+    let file = LogSection {
+        dir: Some("/var/log/pippin".into()),
+        max_bytes: Some(300_000),
+        max_files: Some(3),
+        level: Some("debug".into()),
+    };
+    let flags = LogSection {
+        max_files: Some(5),
+        level: Some("warn".into()),
+        ..LogSection::default()
+    };
+    let c = file.config(&flags, "netboot-server", false);
+    assert_eq!(c.dir, PathBuf::from("/var/log/pippin"));
+    assert_eq!(
+        (c.max_bytes, c.max_files, c.filter.as_str(), c.also_stderr),
+        (300_000, 5, "warn", false)
+    );
+    assert_eq!(c.exe_name, "netboot-server");
+}
