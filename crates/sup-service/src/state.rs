@@ -132,6 +132,11 @@ impl DataDir {
         std::fs::read(self.catalog_path(url)).ok()
     }
 
+    /// Whether a copy of catalog `url` is cached.
+    pub fn has_catalog(&self, url: &str) -> bool {
+        self.catalog_path(url).is_file()
+    }
+
     /// Caches catalog `url`.
     pub fn cache_catalog(&self, url: &str, body: &[u8]) -> anyhow::Result<()> {
         write(&self.catalog_path(url), body)

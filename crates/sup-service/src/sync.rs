@@ -400,7 +400,7 @@ impl Syncer {
             let body = self.data.cached_catalog(&source.url)?;
             parse_catalog(&body, self.settings.max_catalog_bytes).ok()
         };
-        let validators = if self.data.cached_catalog(&source.url).is_some() {
+        let validators = if self.data.has_catalog(&source.url) {
             previous.validators()
         } else {
             Validators::default()
@@ -420,12 +420,13 @@ impl Syncer {
             }
             Ok(Fetched::Modified { body, validators }) => {
                 let limit = self.settings.max_catalog_bytes;
-                let parsed = {
-                    let body = body.clone();
-                    tokio::task::spawn_blocking(move || parse_catalog(&body, limit)).await
-                };
+                let parsed = tokio::task::spawn_blocking(move || {
+                    let catalog = parse_catalog(&body, limit);
+                    (body, catalog)
+                })
+                .await;
                 match parsed {
-                    Ok(Ok(catalog)) => {
+                    Ok((body, Ok(catalog))) => {
                         if let Err(e) = self.data.cache_catalog(&source.url, &body) {
                             warn!(error = %e, "cannot cache the catalog");
                         }
@@ -436,7 +437,7 @@ impl Syncer {
                         next.products = catalog.products.len();
                         (Some(catalog), next)
                     }
-                    Ok(Err(e)) => {
+                    Ok((_, Err(e))) => {
                         warn!(os = %source.os, url = %source.url, error = %e, "the downloaded catalog does not parse; using the last good copy");
                         next.last_error = Some(format!("does not parse: {e}"));
                         (cached(), next)
