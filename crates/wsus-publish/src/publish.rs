@@ -434,13 +434,14 @@ pub fn classify(f: &UpdateFacts) -> (UpdateClassification, &'static str) {
 /// first: products of one family (same title less its numbers, same macOS
 /// range) ordered by version, then by date.
 fn supersedence<'a>(products: &[&'a UpdateFacts]) -> HashMap<&'a str, Vec<&'a str>> {
-    let mut families: HashMap<FamilyKey<'_>, Vec<&UpdateFacts>> = HashMap::new();
+    // Each member with its version, worked out once.
+    let mut families: HashMap<FamilyKey<'_>, Vec<(Vec<u64>, &UpdateFacts)>> = HashMap::new();
     for f in products {
         if f.title == f.product_key {
             continue; // nothing known to compare by
         }
         let key = (family_name(&f.title), f.os_checks.as_slice());
-        families.entry(key).or_default().push(f);
+        families.entry(key).or_default().push((version_of(f), f));
     }
     let mut out = HashMap::new();
     for members in families.values_mut() {
@@ -448,20 +449,20 @@ fn supersedence<'a>(products: &[&'a UpdateFacts]) -> HashMap<&'a str, Vec<&'a st
             continue;
         }
         // Newest first.
-        members.sort_by(|a, b| {
-            compare_versions(&version_of(b), &version_of(a))
+        members.sort_by(|(va, a), (vb, b)| {
+            compare_versions(vb, va)
                 .then_with(|| b.post_date.cmp(&a.post_date))
                 .then_with(|| a.product_key.cmp(&b.product_key))
         });
-        for (i, newer) in members.iter().enumerate() {
+        for (i, (newer_version, newer)) in members.iter().enumerate() {
             let older: Vec<&str> = members[i + 1..]
                 .iter()
-                .filter(|o| {
-                    compare_versions(&version_of(newer), &version_of(o)) == Ordering::Greater
-                        || (version_of(newer) == version_of(o) && newer.post_date > o.post_date)
+                .filter(|(older_version, o)| {
+                    compare_versions(newer_version, older_version) == Ordering::Greater
+                        || (newer_version == older_version && newer.post_date > o.post_date)
                 })
                 .take(MAX_SUPERSEDED)
-                .map(|o| o.product_key.as_str())
+                .map(|(_, o)| o.product_key.as_str())
                 .collect();
             if !older.is_empty() {
                 out.insert(newer.product_key.as_str(), older);
